@@ -110,7 +110,7 @@ class AngularMarginHead(ProxyHead):
             changed = margin_function(cos)
             if changed is None:
                 return None
-            offset = changed - cos
+            offset = changed.sub_(cos)  # a fresh tensor outside autograd: reuse its memory
         return cos + offset
 
     def loss(self, logits, labels, x):
@@ -173,11 +173,12 @@ class NormFaceHead(AngularMarginHead):
     """
 
     def __init__(self, n_classes, embedding_dim, scale=16.0, learn_scale=False, scale_min=0.01):
+        scale = check_scale("scale", scale)
+        scale_min = check_real("scale_min", scale_min, minimum=0.0, strict=True)
+        if learn_scale and scale < scale_min:
+            raise ValueError(f"scale={scale:g} must be >= scale_min={scale_min:g}.")
         super().__init__(n_classes, embedding_dim, scale=scale, learn_scale=learn_scale)
-        scale = float(self.scale)
-        self.scale_min = check_real("scale_min", scale_min, minimum=0.0, strict=True)
-        if self.learn_scale and scale < self.scale_min:
-            raise ValueError(f"scale={scale:g} must be >= scale_min={self.scale_min:g}.")
+        self.scale_min = scale_min
         if not self.learn_scale:
             bound = normface_scale_lower_bound(self.n_classes)
             warn_if_below("scale", scale, bound, "NormFace", self.n_classes)

@@ -93,7 +93,7 @@ class ProxyHead(nn.Module):
 
     # -- the hooks a subclass fills in ---------------------------------------------------------
     def logits(self, x, labels=None):
-        """The logits the loss is computed from; with ``labels=None``, the plain ones (no margin)."""
+        """The logits the loss is computed from; with ``labels=None`` the plain ones, no margin."""
         raise NotImplementedError
 
     def loss(self, logits, labels, x):

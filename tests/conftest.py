@@ -1,0 +1,71 @@
+import math
+
+import pytest
+import torch
+
+from hypersphere_sklearn import heads
+
+N_CLASSES, DIM = 5, 4
+
+
+def all_heads(n_classes=N_CLASSES, dim=DIM):
+    """One instance of every head configuration, keyed by a readable id."""
+    return {
+        "softmax": heads.SoftmaxHead(n_classes, dim),
+        "l2softmax": heads.L2SoftmaxHead(n_classes, dim, alpha=6.0),
+        "l2softmax-learn": heads.L2SoftmaxHead(n_classes, dim, alpha=6.0, learn_alpha=True),
+        "normface": heads.NormFaceHead(n_classes, dim, scale=8.0),
+        "normface-learn": heads.NormFaceHead(n_classes, dim, scale=8.0, learn_scale=True),
+        "c-contrastive": heads.CContrastiveHead(n_classes, dim),
+        "c-contrastive-hard": heads.CContrastiveHead(n_classes, dim, hardest_negative=True),
+        "c-triplet": heads.CTripletHead(n_classes, dim),
+        "c-triplet-hard": heads.CTripletHead(n_classes, dim, hardest_negative=True),
+        "cosface": heads.CosFaceHead(n_classes, dim, scale=8.0, margin=0.35),
+        "arcface": heads.ArcFaceHead(n_classes, dim, scale=8.0, margin=0.5),
+        "arcface-easy": heads.ArcFaceHead(n_classes, dim, scale=8.0, beyond_pi="easy"),
+        "arcface-clip": heads.ArcFaceHead(n_classes, dim, scale=8.0, beyond_pi="clip"),
+        "sphereface": heads.SphereFaceHead(n_classes, dim, margin=4),
+        "sphereface-scaled": heads.SphereFaceHead(n_classes, dim, margin=3, scale=8.0),
+        **{
+            f"sphereface-r-{version}-{norm}-{'cgd' if cgd else 'nocgd'}": heads.SphereFaceRHead(
+                n_classes, dim, margin=1.5, scale=8.0, version=version, feature_norm=norm,
+                gradient_detach=cgd, margin_warmup_steps=0,
+            )
+            for version in ("v1", "v2")
+            for norm in ("hard", "soft", "none")
+            for cgd in (True, False)
+        },
+        "ring-softmax": heads.RingLossHead(heads.SoftmaxHead(n_classes, dim), ring_weight=0.5),
+        "ring-normface": heads.RingLossHead(
+            heads.NormFaceHead(n_classes, dim, scale=8.0), ring_weight=0.5, radius=2.0
+        ),
+    }
+
+
+#: Heads whose backward pass is deliberately not the derivative of the forward value.
+DETACHED = [name for name, head in all_heads().items() if getattr(head, "gradient_detach", False)]
+
+
+@pytest.fixture
+def rng():
+    return torch.Generator().manual_seed(1234)
+
+
+def two_class_setup(head, norm=1.0, degrees=30.0):
+    """losses.md §7: unit proxies (1, 0) and (0, 1), one class-0 feature at ``degrees``."""
+    with torch.no_grad():
+        head.weight.copy_(torch.eye(2, dtype=head.weight.dtype))
+    t = math.radians(degrees)
+    x = norm * torch.tensor([[math.cos(t), math.sin(t)]], dtype=head.weight.dtype)
+    return x, torch.tensor([0])
+
+
+HEAD_NAMES = list(all_heads())
+UNDETACHED = [name for name in HEAD_NAMES if name not in DETACHED]
+
+
+@pytest.fixture
+def head(head_name):
+    """The head ``head_name`` of :func:`all_heads`, in eval mode so that schedules stand still."""
+    torch.manual_seed(0)
+    return all_heads()[head_name].eval()

@@ -1,0 +1,24 @@
+"""The benchmark scripts run in a fast mode so that they never rot (no timing is asserted)."""
+
+import importlib.util
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_heads_quick_mode_prints_a_row_per_head(capsys):
+    bench = load("bench_heads")
+    assert bench.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    for name in bench.build_heads(5, 4):
+        assert f"| {name} |" in out
+    assert "bare matmul" in out and "/ pml" in out
+    # pytorch-metric-learning's counterparts were timed for the heads that have one
+    assert out.count(" | met |") + out.count(" | MISSED |") == len(bench.build_heads(5, 4))
