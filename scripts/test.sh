@@ -24,8 +24,11 @@ if ! "$py" -c "import torch" >/dev/null 2>&1; then
     if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
         echo "==> installing torch (GPU found)"
         "${pip[@]}" "torch>=2.1"
-    elif "${pip[@]}" --no-index "torch==$torch_version" >/dev/null 2>&1; then
-        echo "==> installed the local CPU build of torch $torch_version"
+    elif "$py" -m pip download --quiet --no-deps --no-index --dest "$(mktemp -d)" \
+            "torch==$torch_version" >/dev/null 2>&1; then
+        # this machine's pip configuration carries a local CPU build (find-links)
+        echo "==> installing the local CPU build of torch $torch_version"
+        "${pip[@]}" "torch==$torch_version"
     else
         echo "==> installing the CPU build of torch $torch_version"
         "${pip[@]}" "torch==$torch_version" --index-url https://download.pytorch.org/whl/cpu
