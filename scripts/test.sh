@@ -35,13 +35,19 @@ if ! "$py" -c "import torch" >/dev/null 2>&1; then
     fi
 fi
 
+torch_before=$("$py" -c "import torch; print(torch.__version__)")
 echo "==> installing hypersphere-sklearn with its test extras"
 if ! log=$("${pip[@]}" -e ".[test]" 2>&1); then
     echo "$log" >&2
     exit 1
 fi
 echo "$log" | grep -v "is ignored: it is neither a file nor a directory" || true
-"$py" -c "import hypersphere_sklearn, torch; print('hypersphere_sklearn', hypersphere_sklearn.__version__, '| torch', torch.__version__)"
+torch_after=$("$py" -c "import torch; print(torch.__version__)")
+if [ "$torch_before" != "$torch_after" ]; then
+    echo "installing the package replaced torch $torch_before by $torch_after" >&2
+    exit 1
+fi
+"$py" -c "import hypersphere_sklearn; print('hypersphere_sklearn', hypersphere_sklearn.__version__, '| torch $torch_after kept')"
 
 echo "==> ruff"
 "$py" -m ruff check .

@@ -25,14 +25,18 @@ class AgentHead(ProxyHead):
         index = labels[:, None]
         distances = 2.0 - 2.0 * cos
         positive = distances.gather(1, index)
-        negatives = self.negative_terms(positive, distances)
-        # The target column is not a negative: zero its term before summing or taking the max.
-        negatives = negatives.scatter(1, index, 0.0)
         if self.hardest_negative:
-            negatives = negatives.amax(dim=1, keepdim=True)
-        return self.combine(positive, negatives.sum(dim=1, keepdim=True)).mean()
+            # The hinge decreases with d_j, so the hardest term is the one of the nearest agent.
+            nearest = distances.scatter(1, index, float("inf")).amin(dim=1, keepdim=True)
+            negatives = self.negative_terms(positive, nearest)
+        else:
+            # The target column is not a negative: zero its term before summing.
+            terms = self.negative_terms(positive, distances).scatter(1, index, 0.0)
+            negatives = terms.sum(dim=1, keepdim=True)
+        return self.combine(positive, negatives).mean()
 
     def negative_terms(self, positive, distances):
+        """Hinge terms of the negatives at squared distances ``distances``."""
         raise NotImplementedError
 
     def combine(self, positive, negatives):

@@ -31,6 +31,13 @@ def angle(cos):
     return torch.acos(cos.clamp(-1.0 + COS_EPS, 1.0 - COS_EPS))
 
 
+def cos_of_scaled_angle(cos, factor):
+    """cos(factor·θ) for every entry; in place on one buffer when no gradient is recorded."""
+    if torch.is_grad_enabled() and cos.requires_grad:
+        return torch.cos(angle(cos) * factor)
+    return cos.clamp(-1.0 + COS_EPS, 1.0 - COS_EPS).acos_().mul_(factor).cos_()
+
+
 class AngularMarginHead(ProxyHead):
     """Template for heads whose logits are ``S(x)·ψ(cos θ_y)`` and ``S(x)·η(cos θ_j)``.
 

@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from ._angular import AngularMarginHead, angle
+from ._angular import AngularMarginHead, angle, cos_of_scaled_angle
 from ._validation import check_choice, check_int, check_real
 
 
@@ -225,7 +225,7 @@ class SphereFaceRHead(IterationCounter, AngularMarginHead):
 
     def non_target(self, cos):
         if self.version == "v2":
-            return torch.cos(angle(cos) / self.current_margin())
+            return cos_of_scaled_angle(cos, 1.0 / self.current_margin())
         return None
 
     def penalty(self, norms):
