@@ -85,21 +85,30 @@ def matmul_step(x, weight, upstream):
     return step
 
 
-def time_rounds(steps, rounds, warmup):
+def time_rounds(steps, rounds, warmup, device):
     """Median seconds of each step, measured in interleaved rounds."""
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
     for step in steps.values():
         for _ in range(warmup):
             step()
     samples = {name: [] for name in steps}
     for _ in range(rounds):
         for name, step in steps.items():
+            sync()
             start = time.perf_counter()
             step()
+            sync()
             samples[name].append(time.perf_counter() - start)
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def machine_description():
+def machine_description(device):
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}"
     return (
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"torch {torch.__version__} ({torch.get_num_threads()} threads), "
@@ -107,20 +116,21 @@ def machine_description():
     )
 
 
-def run(batch, dim, n_classes, rounds, warmup, seed=0):
+def run(batch, dim, n_classes, rounds, warmup, device="cpu", seed=0):
     """Time every head; return rows of (name, seconds, ratio to matmul, pml seconds or None)."""
+    device = torch.device(device)
     torch.manual_seed(seed)
-    x = torch.randn(batch, dim, requires_grad=True)
-    labels = torch.randint(0, n_classes, (batch,))
-    weight = torch.randn(n_classes, dim, requires_grad=True)
-    upstream = torch.randn(batch, n_classes)
+    x = torch.randn(batch, dim, device=device, requires_grad=True)
+    labels = torch.randint(0, n_classes, (batch,), device=device)
+    weight = torch.randn(n_classes, dim, device=device, requires_grad=True)
+    upstream = torch.randn(batch, n_classes, device=device)
 
-    ours = build_heads(n_classes, dim)
-    pml = build_pml(n_classes, dim, ours)
+    ours = {name: head.to(device) for name, head in build_heads(n_classes, dim).items()}
+    pml = {name: loss.to(device) for name, loss in build_pml(n_classes, dim, ours).items()}
     steps = {"matmul": matmul_step(x, weight, upstream)}
     steps.update({name: step_function(head, x, labels) for name, head in ours.items()})
     steps.update({f"pml:{name}": step_function(loss, x, labels) for name, loss in pml.items()})
-    times = time_rounds(steps, rounds, warmup)
+    times = time_rounds(steps, rounds, warmup, device)
 
     base = times["matmul"]
     return base, [
@@ -153,16 +163,19 @@ def main(argv=None):
     parser.add_argument("--classes", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--quick", action="store_true", help="tiny shapes, 2 rounds")
     args = parser.parse_args(argv)
     if args.quick:
         args.batch, args.dim, args.classes, args.rounds, args.warmup = 8, 16, 50, 2, 1
 
+    device = torch.device(args.device)
     print(f"# loss heads, forward+backward, batch {args.batch}, embedding {args.dim}, "
-          f"{args.classes} classes, CPU float32, median of {args.rounds} interleaved rounds")
-    print(f"# machine: {machine_description()}")
+          f"{args.classes} classes, {device.type} float32, "
+          f"median of {args.rounds} interleaved rounds")
+    print(f"# machine: {machine_description(device)}")
     print(f"# date: {time.strftime('%Y-%m-%d')}")
-    base, rows = run(args.batch, args.dim, args.classes, args.rounds, args.warmup)
+    base, rows = run(args.batch, args.dim, args.classes, args.rounds, args.warmup, device)
     print(format_table(base, rows))
     return 0
 
