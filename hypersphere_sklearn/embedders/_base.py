@@ -1,0 +1,462 @@
+"""The base embedder: skorch's ``NeuralNet`` as a scikit-learn transformer.
+
+A subclass per method only states its loss hyperparameters and ``build_head``. Everything
+else — input checks, the backbone, seeding, the training step, batched ``transform`` — lives
+here, in small hooks in the spirit of skorch's ``NeuralNet``.
+"""
+
+import contextlib
+import inspect
+import numbers
+from types import MappingProxyType
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils._available_if import available_if
+from sklearn.utils.validation import check_is_fitted
+from skorch import NeuralNet
+from skorch.callbacks import LRScheduler, ProgressBar
+from skorch.utils import to_tensor
+from torch import nn
+
+from .._input import InputSpec, check_X, check_y
+from ..backbones import InputScaler, build_backbone, infer_embedding_dim
+from ..heads._validation import check_choice, check_int, check_real
+
+
+def resolve_device(device):
+    """``"auto"`` becomes ``"cuda"`` when a GPU is available, else ``"cpu"``."""
+    if isinstance(device, str) and device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+class AutoDevice:
+    """The ``device`` parameter: stores what the user gave, reads as a concrete device.
+
+    skorch moves modules and batches to ``self.device``; this lets that be ``"auto"`` while
+    ``get_params`` (and so ``clone``) still sees ``"auto"``.
+    """
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        return resolve_device(obj.__dict__.get("device", "auto"))
+
+    def __set__(self, obj, value):
+        obj.__dict__["device"] = value
+
+
+def no_prediction(estimator):
+    raise AttributeError(
+        f"{type(estimator).__name__} is an embedder: it has transform, not predict or "
+        "predict_proba. Put a verifier after it (Pipeline([('embed', ...), ('verify', "
+        "CosineVerifier())])) to predict identities."
+    )
+
+
+def named_parameters(init):
+    return [
+        p for p in inspect.signature(init).parameters.values()
+        if p.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
+
+
+def merged_signature(cls):
+    """The subclass's own keyword arguments followed by every base-class argument.
+
+    The ``**kwargs`` that carries skorch's prefixed arguments (``backbone__*``,
+    ``optimizer__*``, ...) is left out, as scikit-learn expects of a signature.
+    """
+    own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+           for p in named_parameters(cls.__dict__["__init__"])[1:]]
+    base = named_parameters(HypersphereEmbedder.__dict__["__init__"])
+    return inspect.Signature(base[:1] + own + base[1:])
+
+
+class HypersphereEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNet):
+    """Base class of the embedders; use a subclass such as :class:`NormFaceEmbedder`.
+
+    Parameters common to every embedder are documented on :class:`NormFaceEmbedder`.
+    """
+
+    # skorch reads these; they are fixed here rather than parameters.
+    prefixes_ = NeuralNet.prefixes_ + ["backbone"]
+    use_caching = "auto"
+    predict_nonlinearity = None
+    dataset = None
+    torch_load_kwargs = None
+    # Class-level defaults of skorch's state, so that __init__ sets nothing but parameters.
+    initialized_ = False
+    history_ = None
+    virtual_params_ = MappingProxyType({})
+
+    device = AutoDevice()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__.__signature__ = merged_signature(cls)
+
+    def __init__(
+        self,
+        *,
+        backbone="auto",
+        embedding_dim=None,
+        max_epochs=20,
+        batch_size=64,
+        lr=2e-3,
+        optimizer=torch.optim.AdamW,
+        weight_decay=5e-4,
+        lr_schedule="cosine",
+        random_flip=True,
+        flip_fusion=False,
+        mixed_precision=None,
+        device="auto",
+        random_state=None,
+        verbose=1,
+        progress_bar=False,
+        callbacks=None,
+        train_split=None,
+        iterator_train=torch.utils.data.DataLoader,
+        iterator_valid=torch.utils.data.DataLoader,
+        warm_start=False,
+        compile=False,
+        **kwargs,
+    ):
+        self.backbone = backbone
+        self.embedding_dim = embedding_dim
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
+        self.random_flip = random_flip
+        self.flip_fusion = flip_fusion
+        self.mixed_precision = mixed_precision
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.progress_bar = progress_bar
+        self.callbacks = callbacks
+        self.train_split = train_split
+        self.iterator_train = iterator_train
+        self.iterator_valid = iterator_valid
+        self.warm_start = warm_start
+        self.compile = compile
+        # skorch-style prefixed arguments (backbone__*, optimizer__*, iterator_train__*, ...)
+        self._params_to_validate = set(kwargs)
+        vars(self).update(kwargs)
+
+    # -- the hook each method fills in ---------------------------------------------------------
+    def build_head(self, n_classes, embedding_dim):
+        """The loss head (a ``hypersphere_sklearn.heads`` module) for this method."""
+        raise NotImplementedError
+
+    # -- scikit-learn plumbing -------------------------------------------------------------------
+    def _get_param_names(self):
+        names = BaseEstimator._get_param_names.__func__(type(self))
+        prefixed = [k for k in self.__dict__ if "__" in k and not k.startswith("_")]
+        return sorted(set(names) | set(prefixed))
+
+    def set_params(self, **params):
+        # Settings read when components are built at fit time only need storing: the backbone
+        # always (skorch would try to re-initialise a component of that name on a fitted net,
+        # and there is none), callbacks until the net is initialised (skorch would build them
+        # at once, failing on values that fit would reject with a clear error).
+        def deferred(key):
+            return key.split("__")[0] == "backbone" or (
+                not self.initialized_ and key.split("__")[0] == "callbacks"
+            )
+
+        for key in [k for k in params if deferred(k)]:
+            setattr(self, key, params.pop(key))
+            if "__" in key:
+                self._params_to_validate.add(key)
+        return super().set_params(**params)
+
+    def get_params(self, deep=True, **kwargs):
+        params = super().get_params(deep=deep, **kwargs)
+        params["device"] = self.__dict__.get("device", "auto")  # not the resolved one
+        return params
+
+    def __repr__(self, N_CHAR_MAX=700):
+        return BaseEstimator.__repr__(self, N_CHAR_MAX=N_CHAR_MAX)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "module_") and hasattr(self, "classes_")
+
+    def __setstate__(self, state):
+        requested = state["device"]
+        super().__setstate__({**state, "device": resolve_device(requested)})
+        self.__dict__["device"] = requested
+
+    @property
+    def _n_features_out(self):
+        return self.embedding_dim_
+
+    predict = available_if(no_prediction)(NeuralNet.predict)
+    predict_proba = available_if(no_prediction)(NeuralNet.predict_proba)
+
+    # -- checks --------------------------------------------------------------------------------
+    def check_hyperparameters(self):
+        """Raise ``ValueError`` naming any common hyperparameter that is out of range."""
+        check_int("max_epochs", self.max_epochs, 1)
+        check_int("batch_size", self.batch_size, 1)
+        check_real("lr", self.lr, minimum=0.0, strict=True)
+        check_real("weight_decay", self.weight_decay, minimum=0.0)
+        check_choice("lr_schedule", self.lr_schedule, ("cosine", None))
+        check_choice("mixed_precision", self.mixed_precision, (None, "bf16", "fp16"))
+        if self.embedding_dim is not None:
+            check_int("embedding_dim", self.embedding_dim, 1)
+
+    def prepare_fit_data(self, X, y, reset):
+        """Validate ``X`` and ``y`` and, when ``reset``, record what the model is fitted on."""
+        X, spec = check_X(self, X, fitting=reset)
+        classes, encoded = check_y(self, y, len(X))
+        if reset:
+            self.check_hyperparameters()
+            self.classes_, self.n_classes_ = classes, len(classes)
+            self.input_spec_ = spec
+            if spec.kind == "features":
+                self.feature_mean_ = X.mean(axis=0)
+                self.feature_scale_ = 1.0 / np.maximum(X.std(axis=0), 1e-6)
+        else:
+            unseen = np.setdiff1d(classes, self.classes_)
+            if len(unseen):
+                raise ValueError(
+                    f"y has labels {unseen[:5].tolist()} the embedder was not fitted on; "
+                    "partial_fit continues training on the same identities."
+                )
+            encoded = np.searchsorted(self.classes_, classes)[encoded]
+        return X, encoded
+
+    # -- components ----------------------------------------------------------------------------
+    def input_scaler(self):
+        spec = self.input_spec_
+        if spec.kind == "features":
+            return InputScaler(self.feature_mean_, self.feature_scale_)
+        return InputScaler(spec.pixel_max / 2.0, 2.0 / spec.pixel_max)
+
+    def initialize_module(self):
+        spec = self.input_spec_
+        backbone = build_backbone(
+            self.backbone, spec.shape, self.embedding_dim, **self.get_params_for("backbone")
+        )
+        dim = infer_embedding_dim(backbone, spec.shape)
+        if self.embedding_dim is not None and dim != self.embedding_dim:
+            raise ValueError(
+                f"the backbone outputs {dim} features but embedding_dim={self.embedding_dim}; "
+                "set embedding_dim=None to use the backbone's width."
+            )
+        self.embedding_dim_ = dim
+        self.module_ = nn.Sequential(self.input_scaler(), backbone)
+        return self
+
+    def initialize_criterion(self):
+        self.criterion_ = self.build_head(self.n_classes_, self.embedding_dim_)
+        return self
+
+    def initialize_optimizer(self, triggered_directly=None):
+        """The optimizer, with weight decay on weight matrices and kernels only.
+
+        Biases, normalisation parameters and learnable scalars (scale, α, radius) are left
+        without decay: shrinking them changes what the loss means, not the model's capacity.
+        """
+        named = list(self.get_all_learnable_params())
+        _, kwargs = self.get_params_for_optimizer("optimizer", named)
+        kwargs.setdefault("weight_decay", self.weight_decay)
+        decay = [p for _, p in named if p.ndim >= 2]
+        no_decay = [p for _, p in named if p.ndim < 2]
+        groups = [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
+        self.optimizer_ = self.optimizer(groups, **kwargs)
+        return self
+
+    @property
+    def _default_callbacks(self):
+        # get_params(deep=True) lists these even before fit, when the parameters have not been
+        # validated yet: compare them without assuming their types.
+        callbacks = list(super()._default_callbacks)
+        if isinstance(self.lr_schedule, str) and self.lr_schedule == "cosine":
+            callbacks.append(
+                ("lr_scheduler", LRScheduler(torch.optim.lr_scheduler.CosineAnnealingLR,
+                                             T_max=self.max_epochs))
+            )
+        if isinstance(self.progress_bar, (bool, int)) and self.progress_bar:
+            callbacks.append(("progress_bar", ProgressBar()))
+        return callbacks
+
+    # -- data ----------------------------------------------------------------------------------
+    def get_dataset(self, X, y=None):
+        return ArrayDataset(X, y, self.input_spec_)
+
+    def get_iterator(self, dataset, training=False):
+        kwargs = self.get_params_for("iterator_train" if training else "iterator_valid")
+        shuffle = kwargs.pop("shuffle", training)
+        batch_size = kwargs.pop("batch_size", self.batch_size)
+        sampler = BatchIndices(len(dataset), batch_size, shuffle=shuffle, merge_singleton=training)
+        loader = self.iterator_train if training else self.iterator_valid
+        return loader(dataset, batch_size=None, sampler=sampler, **kwargs)
+
+    # -- training ------------------------------------------------------------------------------
+    def seed(self):
+        """The torch seed of a fit, from ``random_state`` (fresh each fit when it is None)."""
+        if isinstance(self.random_state, numbers.Integral):
+            return int(self.random_state)
+        return int(check_random_state(self.random_state).randint(2**31 - 1))
+
+    @contextlib.contextmanager
+    def seeded(self, offset=0):
+        """Fork torch's RNG and seed it, so a fit is reproducible and leaves the caller's RNG."""
+        devices = [torch.cuda.current_device()] if str(self.device).startswith("cuda") else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.seed() + offset)
+            yield
+
+    def fit(self, X, y, **fit_params):
+        """Train the backbone and the head on images (or 2-D data) with identity labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W), (n, H, W, C), (n, C, H, W) or (n, n_features)
+            Images (uint8 0-255 or float) or 2-D data.
+        y : array-like of shape (n,)
+            Identity labels of any type (strings too).
+        **fit_params
+            Passed to skorch's training loop.
+
+        Returns
+        -------
+        self
+        """
+        restart = not self.warm_start or not self.initialized_
+        X, encoded = self.prepare_fit_data(X, y, reset=restart)
+        with self.seeded():
+            if restart:
+                self.initialize()
+            NeuralNet.partial_fit(self, X, encoded, **fit_params)
+        return self
+
+    def partial_fit(self, X, y, classes=None, **fit_params):
+        """Continue training for ``max_epochs`` more epochs (initialising on the first call)."""
+        first = not self.initialized_
+        X, encoded = self.prepare_fit_data(X, y, reset=first)
+        with self.seeded(offset=0 if first else len(self.history_)):
+            if first:
+                self.initialize()
+            NeuralNet.partial_fit(self, X, encoded, **fit_params)
+        return self
+
+    def augment(self, X):
+        """Random horizontal flips of half the images of a training batch."""
+        if not self.random_flip or X.ndim != 4:
+            return X
+        flip = torch.rand(len(X), device=X.device) < 0.5
+        return torch.where(flip[:, None, None, None], X.flip(-1), X)
+
+    def autocast(self):
+        """Mixed-precision context for the backbone; the heads compute in float32 anyway."""
+        if self.mixed_precision is None:
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.mixed_precision == "bf16" else torch.float16
+        return torch.autocast(torch.device(self.device).type, dtype=dtype)
+
+    def infer(self, x, **fit_params):
+        x = to_tensor(x, device=self.device)
+        with self.autocast():
+            return self.module_(x, **fit_params)
+
+    def train_step_single(self, batch, **fit_params):
+        self._set_training(True)
+        Xi, yi = batch
+        Xi = self.augment(to_tensor(Xi, device=self.device))
+        embeddings = self.infer(Xi, **fit_params)
+        loss = self.get_loss(embeddings, yi, X=Xi, training=True)
+        loss.backward()
+        return {"loss": loss, "y_pred": embeddings}
+
+    # -- embedding -----------------------------------------------------------------------------
+    def embed_batch(self, batch):
+        """Raw features of one batch (with the mirror images' added when ``flip_fusion``)."""
+        features = self.infer(batch).float()
+        if self.flip_fusion and batch.ndim == 4:
+            features = features + self.infer(batch.flip(-1)).float()
+        return features
+
+    def transform(self, X):
+        """Unit-norm float32 embeddings, computed in batches in eval mode without gradients.
+
+        Parameters
+        ----------
+        X : array-like
+            Images or 2-D data shaped like the training data.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, embedding_dim)
+        """
+        check_is_fitted(self)
+        X, spec = check_X(self, X, fitting=False)
+        out = np.empty((len(X), self.embedding_dim_), dtype=np.float32)
+        self._set_training(False)
+        with torch.no_grad():
+            for start in range(0, len(X), self.batch_size):
+                # np.array copies: the batch is writable even when X is a read-only memmap
+                stop = start + self.batch_size
+                batch = torch.from_numpy(np.array(spec.to_model_layout(X[start:stop])))
+                features = self.embed_batch(batch.to(self.device))
+                out[start:start + len(batch)] = F.normalize(features, dim=1).cpu().numpy()
+        return out
+
+
+HypersphereEmbedder.__init__.__signature__ = inspect.Signature(
+    named_parameters(HypersphereEmbedder.__init__)
+)
+
+
+class ArrayDataset(torch.utils.data.Dataset):
+    """Samples of an in-memory array, fetched a whole batch at a time (``dataset[indices]``)."""
+
+    def __init__(self, X, y, spec: InputSpec):
+        self.X, self.y, self.spec = X, y, spec
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, indices):
+        batch = torch.from_numpy(np.array(self.spec.to_model_layout(self.X[indices])))
+        labels = None if self.y is None else torch.as_tensor(self.y[indices])
+        return batch, labels
+
+
+class BatchIndices(torch.utils.data.Sampler):
+    """Index arrays of one batch each, reshuffled every epoch when ``shuffle``.
+
+    With ``merge_singleton`` a last batch of a single sample joins the one before it: batch
+    normalisation cannot train on one sample.
+    """
+
+    def __init__(self, n, batch_size, shuffle, merge_singleton):
+        self.n, self.batch_size = n, batch_size
+        self.shuffle, self.merge_singleton = shuffle, merge_singleton
+
+    def __iter__(self):
+        order = torch.randperm(self.n).numpy() if self.shuffle else np.arange(self.n)
+        batches = [order[i:i + self.batch_size] for i in range(0, self.n, self.batch_size)]
+        if self.merge_singleton and len(batches) > 1 and len(batches[-1]) == 1:
+            batches[-2:] = [np.concatenate(batches[-2:])]
+        return iter(batches)
+
+    def __len__(self):
+        full, rest = divmod(self.n, self.batch_size)
+        return full + (rest > 0) - (self.merge_singleton and full > 0 and rest == 1)
