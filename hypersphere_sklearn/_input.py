@@ -67,11 +67,13 @@ def as_numeric_array(X):
     if X.dtype == object:
         try:
             X = X.astype(np.float32)
-        except (TypeError, ValueError) as error:
+        except ValueError as error:
             raise ValueError(
-                "X is an object array that does not hold numbers (images of different sizes, "
-                f"or strings?); pass a numeric array of equal-sized images. ({error})"
+                "X is an object array that could not be read as numbers (images of different "
+                f"sizes, or strings?); pass a numeric array of equal-sized images. ({error})"
             ) from error
+        except TypeError as error:  # e.g. dicts; a TypeError, as scikit-learn raises it
+            raise TypeError(f"X holds values that are not numbers: {error}") from error
     if X.dtype.kind not in "biuf":
         raise ValueError(f"X must hold numbers; got dtype {X.dtype}.")
     return X
@@ -95,10 +97,9 @@ def check_X(estimator, X, *, fitting):
     float32); images (3-D or 4-D) keep their dtype and layout, so that uint8 images stay
     uint8 until a batch is sent to the model.
     """
-    ndim = getattr(X, "ndim", None)
-    if ndim is None and not sp.issparse(X):
+    if not sp.issparse(X) and (not hasattr(X, "ndim") or getattr(X, "dtype", None) == object):
         X = as_numeric_array(X)
-        ndim = X.ndim
+    ndim = X.ndim
     if sp.issparse(X) or ndim in (1, 2):
         if not fitting and estimator.input_spec_.kind == "images":
             raise ValueError(

@@ -69,3 +69,20 @@ def head(head_name):
     """The head ``head_name`` of :func:`all_heads`, in eval mode so that schedules stand still."""
     torch.manual_seed(0)
     return all_heads()[head_name].eval()
+
+
+@pytest.fixture(scope="session")
+def faces_16px():
+    """Olivetti downsampled to 16x16 (uint8): real faces, fast enough for many tests."""
+    from hypersphere_sklearn.datasets import load_olivetti_faces
+
+    images, target = load_olivetti_faces(return_X_y=True)
+    return images[:, ::4, ::4].copy(), target
+
+
+@pytest.fixture(scope="session")
+def faces_32px():
+    from hypersphere_sklearn.datasets import load_olivetti_faces
+
+    images, target = load_olivetti_faces(return_X_y=True)
+    return images[:, ::2, ::2].copy(), target

@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
-from sklearn.utils._available_if import available_if
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import LRScheduler, ProgressBar
@@ -205,8 +204,10 @@ class HypersphereEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
     def _n_features_out(self):
         return self.embedding_dim_
 
-    predict = available_if(no_prediction)(NeuralNet.predict)
-    predict_proba = available_if(no_prediction)(NeuralNet.predict_proba)
+    # skorch's predict/predict_proba would return raw embeddings as if they were predictions;
+    # as properties raising AttributeError they are absent (hasattr is False) and say why.
+    predict = property(no_prediction)
+    predict_proba = property(no_prediction)
 
     # -- checks --------------------------------------------------------------------------------
     def check_hyperparameters(self):

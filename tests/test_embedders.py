@@ -1,0 +1,263 @@
+"""Embedders: fit and transform on images and 2-D data, options, and the training setup."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_blobs
+
+import hypersphere_sklearn as hs
+from hypersphere_sklearn.heads import CosFaceHead, NormFaceHead, RingLossHead
+
+
+def quick(cls=hs.NormFaceEmbedder, **params):
+    return cls(**{"max_epochs": 2, "batch_size": 32, "verbose": 0, "random_state": 0, **params})
+
+
+def blobs(n=90, classes=6, features=10):
+    return make_blobs(n_samples=n, centers=classes, n_features=features, random_state=0)
+
+
+@pytest.mark.parametrize("layout", ["NHW", "NHWC", "NCHW"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_images_in_every_layout_and_dtype(faces_16px, layout, dtype):
+    images, target = faces_16px
+    images = images[:80]
+    X = {"NHW": images, "NHWC": images[..., None], "NCHW": images[:, None]}[layout]
+    if dtype == np.float32:
+        X = X.astype(np.float32) / 255.0
+    embedder = quick().fit(X, target[:80])
+    Z = embedder.transform(X)
+    assert Z.shape == (80, 128) and Z.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(Z, axis=1), 1.0, atol=1e-5)
+    assert embedder.input_spec_.shape == (1, 16, 16)
+    assert embedder.input_spec_.pixel_max == (255.0 if dtype == np.uint8 else 1.0)
+
+
+def test_layouts_give_the_same_model(faces_16px):
+    images, target = faces_16px
+    a = quick().fit(images, target).transform(images)
+    b = quick().fit(images[..., None], target).transform(images[..., None])
+    c = quick().fit(images.astype(np.float64), target).transform(images.astype(np.float64))
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(a, c, atol=1e-5)  # 0-255 floats are read as uint8 pixels
+
+
+def test_rgb_images_channels_last(faces_16px):
+    images, target = faces_16px
+    rgb = np.repeat(images[:60, :, :, None], 3, axis=3)
+    embedder = quick().fit(rgb, target[:60])
+    assert embedder.input_spec_.shape == (3, 16, 16)
+    assert embedder.transform(rgb).shape == (60, 128)
+
+
+def test_string_labels_are_encoded_and_kept(faces_16px):
+    images, target = faces_16px
+    names = np.array([f"person-{t:02d}" for t in target])
+    embedder = quick().fit(images, names)
+    assert embedder.classes_[0] == "person-00" and embedder.n_classes_ == 40
+    assert embedder.criterion_.n_classes == 40
+
+
+def test_same_seed_gives_identical_embeddings_and_leaves_global_rng(faces_16px):
+    images, target = faces_16px
+    state = torch.get_rng_state()
+    a = quick(random_state=3).fit(images, target).transform(images)
+    assert torch.equal(torch.get_rng_state(), state)
+    b = quick(random_state=3).fit(images, target).transform(images)
+    c = quick(random_state=4).fit(images, target).transform(images)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_transform_is_batched_and_order_independent(faces_16px):
+    images, target = faces_16px
+    embedder = quick(batch_size=7).fit(images, target)
+    Z = embedder.transform(images)
+    order = np.random.default_rng(0).permutation(len(images))
+    np.testing.assert_allclose(embedder.transform(images[order]), Z[order], atol=1e-6)
+    np.testing.assert_allclose(embedder.transform(images[:1]), Z[:1], atol=1e-6)
+
+
+def test_flip_fusion_adds_the_mirror_features_before_normalising(faces_16px):
+    images, target = faces_16px
+    embedder = quick(flip_fusion=True).fit(images, target)
+    fused = embedder.transform(images[:10])
+    x = torch.from_numpy(images[:10, None])
+    embedder.module_.eval()
+    with torch.no_grad():
+        raw = embedder.module_(x) + embedder.module_(x.flip(-1))
+    np.testing.assert_allclose(fused, torch.nn.functional.normalize(raw).numpy(), atol=1e-5)
+    embedder.set_params(flip_fusion=False)
+    assert not np.allclose(embedder.transform(images[:10]), fused)
+
+
+def test_random_flip_mirrors_half_of_each_image_batch():
+    embedder = quick()
+    x = torch.arange(2 * 1 * 2 * 3, dtype=torch.float32).reshape(2, 1, 2, 3).repeat(500, 1, 1, 1)
+    torch.manual_seed(0)
+    out = embedder.augment(x)
+    flipped = (out == x.flip(-1)).flatten(1).all(1)
+    kept = (out == x).flatten(1).all(1)
+    assert bool((flipped | kept).all())
+    assert 0.4 < flipped.float().mean().item() < 0.6
+    assert embedder.set_params(random_flip=False).augment(x) is x
+    flat = torch.randn(8, 5)
+    assert quick().augment(flat) is flat  # 2-D data is never flipped
+
+
+def test_two_dimensional_data_with_an_mlp():
+    X, y = blobs()
+    embedder = quick(hs.CosFaceEmbedder, embedding_dim=16).fit(X, y)
+    assert isinstance(embedder.module_[1], hs.backbones.MLP)
+    assert embedder.transform(X).shape == (90, 16)
+    assert embedder.n_features_in_ == 10
+
+
+def test_hyperparameters_reach_the_head():
+    X, y = blobs()
+    head = quick(hs.CosFaceEmbedder, scale=12.0, margin=0.2).fit(X, y).criterion_
+    assert isinstance(head, CosFaceHead) and float(head.scale) == 12.0 and head.margin == 0.2
+    ring = quick(hs.RingLossEmbedder, primary="normface", scale=9.0, ring_weight=0.5).fit(X, y)
+    assert isinstance(ring.criterion_, RingLossHead)
+    assert isinstance(ring.criterion_.primary, NormFaceHead)
+    assert float(ring.criterion_.primary.scale) == 9.0 and ring.criterion_.ring_weight == 0.5
+    r = quick(hs.SphereFaceREmbedder, version="v2", feature_norm="soft", gradient_detach=False)
+    head = r.fit(X, y).criterion_
+    assert (head.version, head.feature_norm, head.gradient_detach) == ("v2", "soft", False)
+
+
+def test_no_weight_decay_on_scales_radii_biases_and_norm_layers(faces_16px):
+    images, target = faces_16px
+    embedder = quick(hs.RingLossEmbedder, primary="normface").fit(images, target)
+    decayed, free = embedder.optimizer_.param_groups
+    assert decayed["weight_decay"] == 5e-4 and free["weight_decay"] == 0.0
+    free_ids = {id(p) for p in free["params"]}
+    head = embedder.criterion_
+    assert id(head.radius) in free_ids and id(head.primary.weight) not in free_ids
+    for name, parameter in embedder.module_.named_parameters():
+        assert (id(parameter) in free_ids) == (parameter.ndim < 2), name
+    learnable = quick(hs.NormFaceEmbedder, learn_scale=True).fit(images, target)
+    assert id(learnable.criterion_.scale) in {id(p) for p in learnable.optimizer_.param_groups[1]["params"]}
+
+
+def test_the_learning_rate_follows_a_cosine_schedule():
+    X, y = blobs()
+    history = quick(max_epochs=4, lr=0.01).fit(X, y).history
+    lrs = [epoch["event_lr"] for epoch in history] if "event_lr" in history[0] else None
+    assert lrs is not None and lrs[0] == pytest.approx(0.01) and lrs[1] < lrs[0]
+    constant = quick(max_epochs=3, lr=0.01, lr_schedule=None).fit(X, y)
+    assert constant.optimizer_.param_groups[0]["lr"] == pytest.approx(0.01)
+
+
+def test_the_loss_goes_down_and_progress_is_printed(capsys, faces_16px):
+    images, target = faces_16px
+    embedder = hs.NormFaceEmbedder(max_epochs=4, batch_size=32, random_state=0)
+    embedder.fit(images, target)
+    losses = embedder.history[:, "train_loss"]
+    assert losses[-1] < 0.5 * losses[0]
+    out = capsys.readouterr().out
+    assert "epoch" in out and "train_loss" in out and out.count("\n") >= 6
+
+
+def test_progress_bar_option(capsys):
+    X, y = blobs()
+    quick(progress_bar=True, verbose=1).fit(X, y)
+    captured = capsys.readouterr()
+    assert "train_loss" in captured.out and "it/s" in (captured.out + captured.err)
+
+
+def test_predict_is_not_offered():
+    embedder = quick()
+    assert not hasattr(embedder, "predict") and not hasattr(embedder, "predict_proba")
+    with pytest.raises(AttributeError, match="CosineVerifier"):
+        embedder.predict(np.zeros((2, 3)))
+
+
+def test_feature_names_and_pandas_output():
+    X, y = blobs()
+    embedder = quick(embedding_dim=4).fit(X, y)
+    names = embedder.get_feature_names_out()
+    assert names.tolist() == [f"normfaceembedder{i}" for i in range(4)]
+    frame = embedder.set_output(transform="pandas").transform(X)
+    assert list(frame.columns) == names.tolist() and frame.shape == (90, 4)
+
+
+def test_custom_backbone_class_and_instance_with_inferred_dimension(faces_16px):
+    images, target = faces_16px
+
+    class Tiny(torch.nn.Module):
+        def __init__(self, width=24):
+            super().__init__()
+            self.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(256, width))
+
+        def forward(self, x):
+            return self.net(x)
+
+    by_class = quick(backbone=Tiny, backbone__width=20).fit(images, target)
+    assert by_class.embedding_dim_ == 20 and by_class.transform(images).shape == (400, 20)
+    instance = Tiny(12)
+    before = [p.clone() for p in instance.parameters()]
+    by_instance = quick(backbone=instance).fit(images, target)
+    assert by_instance.embedding_dim_ == 12
+    assert all(torch.equal(a, b) for a, b in zip(before, instance.parameters(), strict=True))
+    with pytest.raises(ValueError, match="embedding_dim"):
+        quick(backbone=Tiny, embedding_dim=64).fit(images, target)
+    with pytest.raises(ValueError, match="backbone"):
+        quick(backbone=torch.nn.Linear(3, 4)).fit(images, target)
+
+
+@pytest.mark.parametrize("name", ["small-cnn", "sphere4", "resnet"])
+def test_built_in_image_backbones_train(faces_16px, name):
+    images, target = faces_16px
+    embedder = quick(backbone=name, embedding_dim=32, max_epochs=1).fit(images[:64], target[:64])
+    assert embedder.transform(images[:5]).shape == (5, 32)
+
+
+def test_unknown_backbone_name():
+    X, y = blobs()
+    with pytest.raises(ValueError, match="backbone must be"):
+        quick(backbone="vgg").fit(X, y)
+    with pytest.raises(ValueError, match="is for images"):
+        quick(backbone="small-cnn").fit(X, y)
+
+
+def test_bf16_mixed_precision_trains_with_float32_heads(faces_16px):
+    images, target = faces_16px
+    embedder = quick(mixed_precision="bf16").fit(images, target)
+    assert embedder.criterion_.weight.dtype == torch.float32
+    assert np.isfinite(embedder.history[-1, "train_loss"])
+    Z = embedder.transform(images)
+    assert Z.dtype == np.float32 and np.isfinite(Z).all()
+
+
+def test_device_auto_resolves_but_get_params_keeps_auto():
+    embedder = quick()
+    assert embedder.get_params()["device"] == "auto"
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert embedder.device == expected
+    X, y = blobs()
+    embedder.fit(X, y)
+    assert next(embedder.module_.parameters()).device.type == expected
+    assert embedder.get_params()["device"] == "auto"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_cuda_device():
+    X, y = blobs()
+    embedder = quick(device="cuda").fit(X, y)
+    assert next(embedder.criterion_.parameters()).is_cuda
+    assert embedder.transform(X).shape == (90, 128)
+
+
+def test_warm_start_and_partial_fit_continue_training():
+    X, y = blobs()
+    embedder = quick(max_epochs=2)
+    embedder.partial_fit(X, y)
+    embedder.partial_fit(X, y)
+    assert len(embedder.history) == 4
+    warm = quick(max_epochs=2, warm_start=True).fit(X, y).fit(X, y)
+    assert len(warm.history) == 4
+    cold = quick(max_epochs=2).fit(X, y).fit(X, y)
+    assert len(cold.history) == 2
+    with pytest.raises(ValueError, match="not fitted on"):
+        embedder.partial_fit(X, y + 100)
