@@ -97,7 +97,8 @@ def check_X(estimator, X, *, fitting):
     float32); images (3-D or 4-D) keep their dtype and layout, so that uint8 images stay
     uint8 until a batch is sent to the model.
     """
-    if not sp.issparse(X) and (not hasattr(X, "ndim") or getattr(X, "dtype", None) == object):
+    is_object_array = getattr(getattr(X, "dtype", None), "kind", None) == "O"
+    if not sp.issparse(X) and (not hasattr(X, "ndim") or is_object_array):
         X = as_numeric_array(X)
     ndim = X.ndim
     if sp.issparse(X) or ndim in (1, 2):

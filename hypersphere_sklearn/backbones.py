@@ -125,7 +125,7 @@ class SphereUnit(nn.Module):
 
 
 class SphereNet(nn.Module):
-    """SphereFace's face CNN (Liu et al., 2017, Table 2): 4, 10, 20, 36 or 64 layers.
+    """SphereFace's face CNN (Liu et al., 2017, Table 2): 4, 10, 20, 36 or 64 conv layers.
 
     Four stages of a stride-2 3x3 convolution (64, 128, 256, 512 channels) followed by
     residual units (none, [0, 1, 2, 0], [1, 2, 4, 1], ... for 4, 10, 20 layers), then a fully

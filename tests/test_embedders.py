@@ -137,7 +137,8 @@ def test_no_weight_decay_on_scales_radii_biases_and_norm_layers(faces_16px):
     for name, parameter in embedder.module_.named_parameters():
         assert (id(parameter) in free_ids) == (parameter.ndim < 2), name
     learnable = quick(hs.NormFaceEmbedder, learn_scale=True).fit(images, target)
-    assert id(learnable.criterion_.scale) in {id(p) for p in learnable.optimizer_.param_groups[1]["params"]}
+    free_ids = {id(p) for p in learnable.optimizer_.param_groups[1]["params"]}
+    assert id(learnable.criterion_.scale) in free_ids
 
 
 def test_the_learning_rate_follows_a_cosine_schedule():
@@ -261,3 +262,12 @@ def test_warm_start_and_partial_fit_continue_training():
     assert len(cold.history) == 2
     with pytest.raises(ValueError, match="not fitted on"):
         embedder.partial_fit(X, y + 100)
+
+
+def test_compile_wraps_the_backbone_and_gives_the_same_embeddings():
+    X, y = blobs()
+    # the eager backend runs the compile path (dynamo) without minutes of code generation
+    compiled = quick(compile=True, compile__backend="eager").fit(X, y)
+    assert type(compiled.module_).__name__ == "OptimizedModule"
+    assert isinstance(compiled.criterion_, NormFaceHead)
+    np.testing.assert_allclose(compiled.transform(X), quick().fit(X, y).transform(X), atol=1e-5)

@@ -58,7 +58,9 @@ def test_loss_hyperparameters_are_plain_arguments():
 
 def test_clone_keeps_prefixed_arguments_and_drops_fitted_state(faces_16px):
     images, target = faces_16px
-    embedder = quick(backbone="small-cnn", backbone__widths=(4, 8, 8), iterator_train__num_workers=0)
+    embedder = quick(
+        backbone="small-cnn", backbone__widths=(4, 8, 8), iterator_train__num_workers=0
+    )
     embedder.fit(images, target)
     copy = clone(embedder)
     assert copy.get_params()["backbone__widths"] == (4, 8, 8)
@@ -121,7 +123,8 @@ def test_pickle_and_joblib_give_identical_transforms(cls, tmp_path, faces_16px):
     restored = pickle.loads(pickle.dumps(embedder))
     np.testing.assert_array_equal(restored.transform(images), expected)
     joblib.dump(embedder, tmp_path / "model.joblib")
-    np.testing.assert_array_equal(joblib.load(tmp_path / "model.joblib").transform(images), expected)
+    loaded = joblib.load(tmp_path / "model.joblib")
+    np.testing.assert_array_equal(loaded.transform(images), expected)
     assert restored.get_params()["device"] == "auto"
 
 

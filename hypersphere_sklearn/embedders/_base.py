@@ -264,6 +264,10 @@ class HypersphereEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
         self.module_ = nn.Sequential(self.input_scaler(), backbone)
         return self
 
+    def torch_compile(self, module, name):
+        """``torch.compile`` the backbone only: the head is small and checks its inputs eagerly."""
+        return module if name == "criterion" else super().torch_compile(module, name)
+
     def initialize_criterion(self):
         self.criterion_ = self.build_head(self.n_classes_, self.embedding_dim_)
         return self

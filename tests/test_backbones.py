@@ -1,0 +1,47 @@
+"""The built-in backbones: shapes, the papers' layouts, and how a backbone is chosen."""
+
+import pytest
+import torch
+
+from hypersphere_sklearn import backbones
+
+
+@pytest.mark.parametrize(
+    "name, shape",
+    [("mlp", (10,)), ("small-cnn", (1, 64, 64)), ("small-cnn", (3, 32, 32)),
+     ("sphere4", (3, 112, 96)), ("sphere10", (1, 112, 96)), ("sphere20", (3, 112, 96)),
+     ("resnet", (3, 112, 112))],
+)
+def test_built_in_backbones_give_embeddings_of_the_asked_width(name, shape):
+    net = backbones.build_backbone(name, shape, 64)
+    assert backbones.infer_embedding_dim(net, shape) == 64
+
+
+def test_sphereface_depths_count_their_layers():
+    """SphereFace's Table 2 names its networks by their number of convolution layers."""
+    for depth in (4, 10, 20):
+        net = backbones.SphereNet(3, 512, depth=depth, image_size=(112, 96))
+        convs = sum(isinstance(m, torch.nn.Conv2d) for m in net.modules())
+        assert convs == depth
+        assert net.embedding.in_features == 512 * 7 * 6  # the paper's 7x6 map at 112x96
+
+
+def test_auto_choice():
+    assert backbones.default_backbone((20,)) == "mlp"
+    assert backbones.default_backbone((1, 64, 64)) == "small-cnn"
+    assert backbones.default_backbone((3, 112, 112)) == "resnet"
+
+
+def test_input_scaler_maps_pixels_to_minus_one_one():
+    scaler = backbones.InputScaler(127.5, 1 / 127.5)
+    out = scaler(torch.tensor([0, 255], dtype=torch.uint8))
+    torch.testing.assert_close(out, torch.tensor([-1.0, 1.0]))
+    assert out.dtype == torch.float32
+
+
+def test_bad_depth_and_bad_module_output():
+    with pytest.raises(ValueError, match="depth"):
+        backbones.SphereNet(1, 8, depth=7)
+    conv = torch.nn.Conv2d(1, 4, 3)
+    with pytest.raises(ValueError, match="shape \\(batch, embedding_dim\\)"):
+        backbones.infer_embedding_dim(conv, (1, 8, 8))
