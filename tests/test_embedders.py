@@ -271,3 +271,13 @@ def test_compile_wraps_the_backbone_and_gives_the_same_embeddings():
     assert type(compiled.module_).__name__ == "OptimizedModule"
     assert isinstance(compiled.criterion_, NormFaceHead)
     np.testing.assert_allclose(compiled.transform(X), quick().fit(X, y).transform(X), atol=1e-5)
+
+
+def test_fp16_mixed_precision_uses_a_grad_scaler(faces_16px):
+    images, target = faces_16px
+    embedder = quick(mixed_precision="fp16").fit(images, target)
+    assert isinstance(embedder.grad_scaler_, torch.amp.GradScaler)
+    assert np.isfinite(embedder.history[:, "train_loss"]).all()
+    assert np.isfinite(embedder.transform(images)).all()
+    assert not hasattr(embedder.set_params(mixed_precision=None).fit(images, target),
+                       "grad_scaler_")

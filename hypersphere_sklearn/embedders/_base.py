@@ -18,7 +18,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import LRScheduler, ProgressBar
-from skorch.utils import to_tensor
+from skorch.utils import TeeGenerator, to_tensor
 from torch import nn
 
 from .._input import InputSpec, check_X, check_y
@@ -387,8 +387,32 @@ class HypersphereEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
         Xi = self.augment(to_tensor(Xi, device=self.device))
         embeddings = self.infer(Xi, **fit_params)
         loss = self.get_loss(embeddings, yi, X=Xi, training=True)
-        loss.backward()
+        scaler = getattr(self, "grad_scaler_", None)
+        (loss if scaler is None else scaler.scale(loss)).backward()
         return {"loss": loss, "y_pred": embeddings}
+
+    def initialize(self):
+        super().initialize()
+        # float16 gradients underflow without loss scaling; bfloat16 has float32's range.
+        if self.mixed_precision == "fp16":
+            self.grad_scaler_ = torch.amp.GradScaler(torch.device(self.device).type)
+        elif hasattr(self, "grad_scaler_"):
+            del self.grad_scaler_
+        return self
+
+    def train_step(self, batch, **fit_params):
+        scaler = getattr(self, "grad_scaler_", None)
+        if scaler is None:
+            return super().train_step(batch, **fit_params)
+        # GradScaler cannot step an optimizer through skorch's closure: the same step, unrolled.
+        self._zero_grad_optimizer()
+        step = self.train_step_single(batch, **fit_params)
+        scaler.unscale_(self.optimizer_)  # callbacks such as gradient clipping see true values
+        self.notify("on_grad_computed", named_parameters=TeeGenerator(
+            self.get_all_learnable_params()), batch=batch, training=True)
+        scaler.step(self.optimizer_)
+        scaler.update()
+        return step
 
     # -- embedding -----------------------------------------------------------------------------
     def embed_batch(self, batch):
