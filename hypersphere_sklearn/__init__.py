@@ -18,6 +18,7 @@ from .embedders import (
     SphereFaceEmbedder,
     SphereFaceREmbedder,
 )
+from .verification import CosineVerifier
 
 __version__ = "0.1.0.dev0"
 
@@ -25,6 +26,7 @@ __all__ = [
     "ArcFaceEmbedder",
     "CContrastiveEmbedder",
     "CTripletEmbedder",
+    "CosineVerifier",
     "CosFaceEmbedder",
     "HypersphereEmbedder",
     "L2SoftmaxEmbedder",

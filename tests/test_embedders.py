@@ -55,7 +55,9 @@ def test_string_labels_are_encoded_and_kept(faces_16px):
     names = np.array([f"person-{t:02d}" for t in target])
     embedder = quick().fit(images, names)
     assert embedder.classes_[0] == "person-00" and embedder.n_classes_ == 40
-    assert embedder.criterion_.n_classes == 40
+    assert len(embedder.holdout_classes_) == 8  # 20 % kept for the verifier's calibration
+    assert embedder.criterion_.n_classes == 32
+    assert set(embedder.training_classes_) == set(names) - set(embedder.holdout_classes_)
 
 
 def test_same_seed_gives_identical_embeddings_and_leaves_global_rng(faces_16px):

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 from skorch import NeuralNet
 from skorch.callbacks import LRScheduler, ProgressBar
 from skorch.utils import TeeGenerator, to_tensor
@@ -24,6 +24,7 @@ from torch import nn
 from .._input import InputSpec, check_X, check_y
 from ..backbones import InputScaler, build_backbone, infer_embedding_dim
 from ..heads._validation import check_choice, check_int, check_real
+from ..verification import Embeddings
 
 
 def resolve_device(device):
@@ -113,6 +114,7 @@ class HypersphereEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
         lr_schedule="cosine",
         random_flip=True,
         flip_fusion=False,
+        calibration_holdout=0.2,
         mixed_precision=None,
         device="auto",
         random_state=None,
@@ -136,6 +138,7 @@ class HypersphereEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
         self.lr_schedule = lr_schedule
         self.random_flip = random_flip
         self.flip_fusion = flip_fusion
+        self.calibration_holdout = calibration_holdout
         self.mixed_precision = mixed_precision
         self.device = device
         self.random_state = random_state
@@ -220,6 +223,24 @@ class HypersphereEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
         check_choice("mixed_precision", self.mixed_precision, (None, "bf16", "fp16"))
         if self.embedding_dim is not None:
             check_int("embedding_dim", self.embedding_dim, 1)
+        holdout = self.calibration_holdout
+        if isinstance(holdout, numbers.Integral) and not isinstance(holdout, bool):
+            check_int("calibration_holdout", holdout, 0)
+        else:
+            check_real("calibration_holdout", holdout, minimum=0.0, maximum=0.9)
+
+    def choose_holdout(self, classes):
+        """Identities kept out of training for the verifier's calibration (maybe none).
+
+        A share (float) or a count (int) of the identities, drawn with ``random_state``; none
+        unless at least 2 are held out and at least 2 remain to train on.
+        """
+        share = self.calibration_holdout
+        count = share if isinstance(share, numbers.Integral) else round(share * len(classes))
+        if count < 2 or len(classes) - count < 2:
+            return classes[:0]
+        chosen = check_random_state(self.seed()).choice(len(classes), int(count), replace=False)
+        return classes[np.sort(chosen)]
 
     def prepare_fit_data(self, X, y, reset):
         """Validate ``X`` and ``y`` and, when ``reset``, record what the model is fitted on."""
@@ -228,6 +249,8 @@ class HypersphereEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
         if reset:
             self.check_hyperparameters()
             self.classes_, self.n_classes_ = classes, len(classes)
+            self.holdout_classes_ = self.choose_holdout(classes)
+            self.training_classes_ = np.setdiff1d(classes, self.holdout_classes_)
             self.input_spec_ = spec
             if spec.kind == "features":
                 self.feature_mean_ = X.mean(axis=0)
@@ -239,8 +262,11 @@ class HypersphereEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
                     f"y has labels {unseen[:5].tolist()} the embedder was not fitted on; "
                     "partial_fit continues training on the same identities."
                 )
-            encoded = np.searchsorted(self.classes_, classes)[encoded]
-        return X, encoded
+        labels = classes[encoded]
+        if len(self.holdout_classes_):
+            train = np.isin(labels, self.training_classes_)
+            X, labels = X[train], labels[train]
+        return X, np.searchsorted(self.training_classes_, labels)
 
     # -- components ----------------------------------------------------------------------------
     def input_scaler(self):
@@ -269,7 +295,7 @@ class HypersphereEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
         return module if name == "criterion" else super().torch_compile(module, name)
 
     def initialize_criterion(self):
-        self.criterion_ = self.build_head(self.n_classes_, self.embedding_dim_)
+        self.criterion_ = self.build_head(len(self.training_classes_), self.embedding_dim_)
         return self
 
     def initialize_optimizer(self, triggered_directly=None):
@@ -421,6 +447,15 @@ class HypersphereEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
         if self.flip_fusion and batch.ndim == 4:
             features = features + self.infer(batch.flip(-1)).float()
         return features
+
+    def fit_transform(self, X, y=None, **fit_params):
+        """Fit, then embed X. Inside a pipeline the result also marks the rows of the
+        identities held out of training, so that a following CosineVerifier calibrates on them.
+        """
+        embeddings = self.fit(X, y, **fit_params).transform(X)
+        if not len(self.holdout_classes_):
+            return embeddings
+        return Embeddings(embeddings, np.isin(column_or_1d(y), self.holdout_classes_))
 
     def transform(self, X):
         """Unit-norm float32 embeddings, computed in batches in eval mode without gradients.

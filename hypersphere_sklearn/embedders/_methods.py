@@ -31,6 +31,12 @@ COMMON_PARAMETERS = """
     flip_fusion : bool, default=False
         At ``transform``, add the features of each image and of its mirror before normalising
         (NormFace's test-time fusion).
+    calibration_holdout : float or int, default=0.2
+        Share (or number) of identities kept out of training. They are still embedded; in a
+        pipeline, a following :class:`~hypersphere_sklearn.CosineVerifier` calibrates its
+        threshold on them, people the network never saw, instead of on training images whose
+        pairs look more alike than new people's. None are held out unless at least 2 can be
+        and at least 2 remain; 0 trains on every identity.
     mixed_precision : {None, "bf16", "fp16"}, default=None
         Autocast the backbone; the loss head always computes in float32.
     device : str, default="auto"
@@ -59,6 +65,10 @@ COMMON_ATTRIBUTES = """
         The identity labels seen in ``fit``.
     n_classes_ : int
         Number of identities.
+    holdout_classes_ : ndarray
+        Identities held out of training (see ``calibration_holdout``).
+    training_classes_ : ndarray
+        Identities the head was trained on.
     embedding_dim_ : int
         Width of the embeddings.
     input_spec_ : InputSpec

@@ -1,0 +1,216 @@
+"""Face-verification metrics from similarity scores of pairs and their same/different labels.
+
+Convention: a pair is declared "same person" when its score is ``>= threshold``. Every
+function sorts the scores once, so it is O(n log n) in the number of pairs.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.utils.validation import column_or_1d
+
+__all__ = [
+    "KFoldAccuracy",
+    "best_accuracy_threshold",
+    "equal_error_rate",
+    "kfold_accuracy",
+    "pair_similarity",
+    "roc_auc_score",
+    "roc_curve",
+    "tar_at_far",
+    "threshold_at_far",
+    "verification_report",
+]
+
+
+def check_scores(scores, same):
+    """Validate ``(scores, same)``: equal-length 1-D, finite scores, both classes present."""
+    scores = column_or_1d(np.asarray(scores, dtype=np.float64))
+    same = column_or_1d(np.asarray(same)).astype(bool)
+    if len(scores) != len(same):
+        raise ValueError(f"scores has {len(scores)} pairs but same has {len(same)}.")
+    if not np.isfinite(scores).all():
+        raise ValueError("scores contains NaN or inf.")
+    if same.all() or not same.any():
+        kind = "impostor (different-person)" if same.all() else "genuine (same-person)"
+        raise ValueError(f"the pairs hold no {kind} pair; both kinds are needed.")
+    return scores, same
+
+
+def best_accuracy_threshold(scores, same):
+    """The threshold that maximises pair accuracy, and that accuracy.
+
+    Candidates are all the cuts between consecutive distinct scores (and above the highest);
+    the threshold returned lies midway between the two scores around the best cut.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_pairs,)
+        Similarity of each pair.
+    same : array-like of shape (n_pairs,)
+        True for genuine (same-person) pairs.
+
+    Returns
+    -------
+    threshold : float
+    accuracy : float
+
+    Examples
+    --------
+    >>> best_accuracy_threshold([0.9, 0.8, 0.3, 0.1], [True, True, False, False])
+    (0.55, 1.0)
+    """
+    scores, same = check_scores(scores, same)
+    order = np.argsort(-scores, kind="stable")
+    s, g = scores[order], same[order]
+    # accepting the first k pairs (k = 0..n): TP(k) + TN(k)
+    true_pos = np.concatenate([[0], np.cumsum(g)])
+    true_neg = (~g).sum() - np.concatenate([[0], np.cumsum(~g)])
+    correct = true_pos + true_neg
+    # a cut is only possible where the score changes (ties are accepted together)
+    valid = np.concatenate([[True], s[:-1] != s[1:], [True]])
+    correct = np.where(valid, correct, -1)
+    k = int(np.argmax(correct))
+    if k == 0:
+        threshold = s[0] + 1e-6
+    elif k == len(s):
+        threshold = s[-1]
+    else:
+        threshold = (s[k - 1] + s[k]) / 2.0
+    return float(threshold), float(correct[k] / len(s))
+
+
+def threshold_at_far(scores, same, far):
+    """The lowest threshold whose false-accept rate on the impostor pairs is at most ``far``."""
+    scores, same = check_scores(scores, same)
+    if not 0.0 <= far <= 1.0:
+        raise ValueError(f"far must be in [0, 1]; got {far}.")
+    impostors = np.sort(scores[~same])[::-1]
+    allowed = int(np.floor(far * len(impostors)))
+    if allowed >= len(impostors):
+        return float(impostors[-1])
+    return float(np.nextafter(impostors[allowed], np.inf))
+
+
+def tar_at_far(scores, same, far):
+    """True-accept rate of the genuine pairs at the threshold of :func:`threshold_at_far`.
+
+    Examples
+    --------
+    >>> tar_at_far([0.9, 0.7, 0.8, 0.2], [True, True, False, False], far=0.0)
+    0.5
+    """
+    threshold = threshold_at_far(scores, same, far)
+    scores, same = check_scores(scores, same)
+    return float(np.mean(scores[same] >= threshold))
+
+
+def equal_error_rate(scores, same):
+    """The equal error rate (where false-accept and false-reject rates cross) and its threshold.
+
+    Interpolated linearly on the ROC curve between the two points around the crossing.
+    """
+    scores, same = check_scores(scores, same)
+    fpr, tpr, thresholds = roc_curve(same, scores)
+    fnr = 1.0 - tpr
+    i = int(np.argmax(fpr >= fnr))
+    if i == 0:
+        return float(fpr[0]), float(thresholds[0])
+    d0, d1 = fnr[i - 1] - fpr[i - 1], fnr[i] - fpr[i]
+    w = d0 / (d0 - d1) if d0 != d1 else 0.0
+    eer = fpr[i - 1] + w * (fpr[i] - fpr[i - 1])
+    finite = np.isfinite(thresholds[i - 1])
+    upper = thresholds[i - 1] if finite else thresholds[i]
+    return float(eer), float(upper + w * (thresholds[i] - upper))
+
+
+@dataclass
+class KFoldAccuracy:
+    """Result of :func:`kfold_accuracy`."""
+
+    mean: float
+    std: float
+    accuracies: np.ndarray
+    thresholds: np.ndarray
+
+    def __str__(self):
+        return f"{100 * self.mean:.2f} ± {100 * self.std:.2f} %"
+
+
+def kfold_accuracy(scores, same, folds=None, n_folds=10):
+    """The LFW protocol: the threshold chosen on k − 1 folds, accuracy on the held-out fold.
+
+    Parameters
+    ----------
+    scores, same : array-like of shape (n_pairs,)
+        Pair similarities and same/different labels.
+    folds : array-like of shape (n_pairs,) or None
+        Fold index of each pair (LFW View 2 gives them); None splits the pairs, in order, into
+        ``n_folds`` consecutive folds as the LFW files are laid out.
+    n_folds : int, default=10
+        Number of folds when ``folds`` is None.
+
+    Returns
+    -------
+    KFoldAccuracy
+        ``mean`` and ``std`` (population standard deviation, as the LFW results page reports)
+        of the per-fold accuracies, and each fold's accuracy and threshold.
+    """
+    scores, same = check_scores(scores, same)
+    if folds is None:
+        folds = np.arange(len(scores)) * n_folds // len(scores)
+    folds = column_or_1d(np.asarray(folds))
+    if len(folds) != len(scores):
+        raise ValueError(f"folds has {len(folds)} entries for {len(scores)} pairs.")
+    labels = np.unique(folds)
+    if len(labels) < 2:
+        raise ValueError("kfold_accuracy needs at least 2 folds.")
+    accuracies, thresholds = [], []
+    for fold in labels:
+        test = folds == fold
+        threshold, _ = best_accuracy_threshold(scores[~test], same[~test])
+        thresholds.append(threshold)
+        accuracies.append(np.mean((scores[test] >= threshold) == same[test]))
+    accuracies = np.asarray(accuracies)
+    return KFoldAccuracy(float(accuracies.mean()), float(accuracies.std()), accuracies,
+                         np.asarray(thresholds))
+
+
+def pair_similarity(embeddings, pairs, chunk_size=16384):
+    """Cosine similarity of each pair ``(i, j)`` of rows of ``embeddings``, in chunks.
+
+    Computed in the embeddings' floating dtype (float32 embeddings stay float32).
+    """
+    embeddings = np.asarray(embeddings)
+    if embeddings.dtype.kind != "f":
+        embeddings = embeddings.astype(np.float64)
+    pairs = np.asarray(pairs)
+    norms = np.linalg.norm(embeddings, axis=1)
+    out = np.empty(len(pairs), dtype=np.float64)
+    for start in range(0, len(pairs), chunk_size):
+        i, j = pairs[start:start + chunk_size].T
+        dots = np.einsum("ij,ij->i", embeddings[i], embeddings[j])
+        out[start:start + len(i)] = dots / (norms[i] * norms[j])
+    return out
+
+
+def verification_report(scores, same, threshold=None, fars=(1e-2, 1e-3)):
+    """The usual verification figures in one dictionary.
+
+    Keys: ``auc``, ``eer``, ``best_accuracy`` (and its ``best_threshold``), ``accuracy`` at
+    ``threshold`` when one is given, and ``tar@far=<far>`` for each ``far``.
+    """
+    scores, same = check_scores(scores, same)
+    best_threshold, best_accuracy = best_accuracy_threshold(scores, same)
+    report = {
+        "auc": float(roc_auc_score(same, scores)),
+        "eer": equal_error_rate(scores, same)[0],
+        "best_accuracy": best_accuracy,
+        "best_threshold": best_threshold,
+    }
+    if threshold is not None:
+        report["accuracy"] = float(np.mean((scores >= threshold) == same))
+    for far in fars:
+        report[f"tar@far={far:g}"] = tar_at_far(scores, same, far)
+    return report

@@ -1,0 +1,221 @@
+"""CosineVerifier: enrolment, calibration strategies, open-set identification, pairs, and its
+place at the end of a pipeline on real faces."""
+
+import numpy as np
+import pytest
+from sklearn.model_selection import GridSearchCV, GroupKFold
+from sklearn.pipeline import Pipeline
+
+import hypersphere_sklearn as hs
+from hypersphere_sklearn.metrics import best_accuracy_threshold, pair_similarity
+from hypersphere_sklearn.model_selection import (
+    VERIFICATION_SCORING,
+    make_pairs,
+    verification_scorer,
+)
+from hypersphere_sklearn.verification import Embeddings
+
+
+def clustered(n_people=6, per_person=8, dim=16, spread=0.35, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_people, dim))
+    y = np.repeat(np.arange(n_people), per_person)
+    return centres[y] + spread * rng.normal(size=(len(y), dim)), y
+
+
+def test_templates_are_normalised_mean_directions():
+    E, y = clustered()
+    verifier = hs.CosineVerifier().fit(E, y)
+    unit = E / np.linalg.norm(E, axis=1, keepdims=True)
+    for k, label in enumerate(verifier.classes_):
+        mean = unit[y == label].mean(axis=0)
+        np.testing.assert_allclose(verifier.templates_[k], mean / np.linalg.norm(mean),
+                                   rtol=1e-5, atol=1e-6)
+
+
+def test_accuracy_calibration_agrees_with_brute_force_over_all_thresholds():
+    E, y = clustered(spread=0.9)
+    verifier = hs.CosineVerifier().fit(E, y)
+    pairs, same = make_pairs(y, random_state=0)
+    scores = pair_similarity(E, pairs)
+    best = max(np.mean((scores >= t) == same) for t in np.append(scores, np.inf))
+    assert np.mean((scores >= verifier.threshold_) == same) == pytest.approx(best)
+    assert verifier.calibrated_on_ == "training identities"
+
+
+def test_far_and_eer_and_fixed_calibrations():
+    E, y = clustered(spread=0.9)
+    pairs, same = make_pairs(y, random_state=0)
+    scores = pair_similarity(E / np.linalg.norm(E, axis=1, keepdims=True), pairs)
+    far = hs.CosineVerifier(calibration="far", target_far=0.05).fit(E, y).threshold_
+    assert np.mean(scores[~same] >= far) <= 0.05
+    assert np.mean(scores[~same] >= far - 1e-3) > 0.05 or far <= scores[~same].min()
+    eer = hs.CosineVerifier(calibration="eer").fit(E, y).threshold_
+    assert abs(np.mean(scores[~same] >= eer) - np.mean(scores[same] < eer)) < 0.05
+    fixed = hs.CosineVerifier(calibration="fixed", threshold=0.25).fit(E, y)
+    assert fixed.threshold_ == 0.25 and fixed.calibrated_on_ == "fixed"
+
+
+def test_open_set_predict_returns_unknown_for_someone_never_enrolled():
+    E, y = clustered(n_people=7)
+    enrolled = y < 6
+    verifier = hs.CosineVerifier(unknown_label=-1).fit(E[enrolled], y[enrolled])
+    stranger = verifier.predict(E[~enrolled])
+    assert np.mean(stranger == -1) >= 0.9
+    assert np.mean(verifier.predict(E[enrolled]) == y[enrolled]) >= 0.95
+    names = np.array(["ann", "bob", "cyd", "dan", "eve", "fay", "gus"])[y]
+    by_name = hs.CosineVerifier(unknown_label="unknown").fit(E[enrolled], names[enrolled])
+    assert set(by_name.predict(E[~enrolled])) <= {"unknown", *names}
+    assert "unknown" in set(by_name.predict(E[~enrolled]))
+
+
+def test_decision_function_verify_similarity_and_score():
+    E, y = clustered()
+    verifier = hs.CosineVerifier().fit(E, y)
+    decision = verifier.decision_function(E)
+    assert decision.shape == (len(E), 6) and np.all(np.abs(decision) <= 1 + 1e-6)
+    np.testing.assert_allclose(verifier.similarity(E[:5], E[5:10]),
+                               pair_similarity(E, np.c_[np.arange(5), np.arange(5, 10)]),
+                               atol=1e-6)
+    same = verifier.verify(E[:-1], E[1:])
+    assert same.dtype == bool and np.mean(same == (y[:-1] == y[1:])) > 0.9
+    assert verifier.score(E, y) > 0.9
+
+
+def test_chunked_identification_equals_one_block():
+    E, y = clustered(n_people=30, per_person=4, spread=0.8)
+    big = hs.CosineVerifier(chunk_size=10_000).fit(E, y)
+    small = hs.CosineVerifier(chunk_size=3).fit(E, y)
+    np.testing.assert_array_equal(big.predict(E), small.predict(E))
+    np.testing.assert_allclose(big.decision_function(E), small.decision_function(E), atol=1e-6)
+
+
+def test_calibrate_moves_the_threshold_and_keeps_the_templates():
+    E, y = clustered(n_people=8)
+    verifier = hs.CosineVerifier().fit(E[y < 5], y[y < 5])
+    templates = verifier.templates_.copy()
+    verifier.calibrate(E[y >= 5] * 0.5 + np.random.default_rng(1).normal(size=(24, 16)),
+                       y[y >= 5])
+    assert verifier.calibrated_on_ == "held-out identities"
+    np.testing.assert_array_equal(verifier.templates_, templates)
+
+
+def test_held_out_rows_of_pipeline_embeddings_are_used_for_calibration():
+    E, y = clustered(n_people=8, spread=0.6)
+    mask = y >= 5
+    verifier = hs.CosineVerifier().fit(Embeddings(E, mask), y)
+    assert verifier.calibrated_on_ == "held-out identities"
+    assert verifier.threshold_ == hs.CosineVerifier().fit(E[mask], y[mask]).threshold_
+    assert len(verifier.classes_) == 8  # all identities are enrolled all the same
+
+
+BAD = [
+    ("NaN", lambda v, E, y: v.fit(np.where(np.eye(len(E), E.shape[1]) > 0, np.nan, E), y), "NaN"),
+    ("zero vectors", lambda v, E, y: v.fit(np.vstack([E, np.zeros((1, 16))]), np.append(y, 0)),
+     "all-zero"),
+    ("one identity", lambda v, E, y: v.fit(E, np.zeros(len(E))), "only 1 class"),
+    ("no genuine pair", lambda v, E, y: v.fit(E[::8], y[::8]), "no genuine pair"),
+    ("length mismatch", lambda v, E, y: v.fit(E, y[:-1]), "labels"),
+    ("bad calibration", lambda v, E, y: v.set_params(calibration="median").fit(E, y),
+     "calibration"),
+    ("fixed without threshold", lambda v, E, y: v.set_params(calibration="fixed").fit(E, y),
+     "threshold"),
+]
+
+
+@pytest.mark.parametrize("call, message", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_bad_fit_input(call, message):
+    E, y = clustered()
+    with pytest.raises(ValueError, match=message):
+        call(hs.CosineVerifier(), E, y)
+
+
+def test_bad_input_after_fit():
+    E, y = clustered()
+    verifier = hs.CosineVerifier().fit(E, y)
+    with pytest.raises(ValueError, match="features"):
+        verifier.predict(E[:, :8])
+    with pytest.raises(ValueError, match="equal lengths"):
+        verifier.similarity(E[:3], E[:4])
+    with pytest.raises(ValueError, match="all-zero"):
+        verifier.verify(np.zeros((1, 16)), E[:1])
+    with pytest.raises(ValueError, match="NaN"):
+        verifier.predict(np.full((1, 16), np.nan))
+
+
+# -- on real faces -------------------------------------------------------------------------------
+
+
+def threshold_gap(holdout, faces):
+    images, people = faces
+    seen, unseen = people < 30, people >= 30
+    pipe = Pipeline([
+        ("embed", hs.NormFaceEmbedder(max_epochs=12, verbose=0, random_state=0,
+                                      calibration_holdout=holdout)),
+        ("verify", hs.CosineVerifier()),
+    ]).fit(images[seen], people[seen])
+    E = pipe[:-1].transform(images[unseen])
+    pairs, same = make_pairs(people[unseen], random_state=0)
+    oracle, _ = best_accuracy_threshold(pair_similarity(E, pairs), same)
+    verifier = pipe[-1]
+    return abs(verifier.threshold_ - oracle), verifier.calibrated_on_
+
+
+def test_calibrating_on_held_out_identities_lands_nearer_the_best_threshold(faces_32px):
+    """The pipeline's default (identities held out of training) against calibrating on the
+    training images, judged by the best threshold for people neither has seen."""
+    held_out_gap, held_out_source = threshold_gap(0.2, faces_32px)
+    training_gap, training_source = threshold_gap(0, faces_32px)
+    assert held_out_source == "held-out identities"
+    assert training_source == "training identities"
+    assert held_out_gap < training_gap, (held_out_gap, training_gap)
+
+
+def test_pipeline_fit_predict_score_on_faces(faces_32px):
+    """Enrol 36 people from half their images; identify the other half, and turn away the 4
+    people never enrolled. A 1:N search needs a stricter threshold than 1:1 verification (the
+    best of 36 impostor templates is closer than a typical impostor): calibrate at a low FAR.
+    """
+    images, people = faces_32px
+    enrolled = people < 36
+    probes, truth = images[enrolled][1::2], people[enrolled][1::2]
+    results = {}
+    for calibration in ("accuracy", "far"):
+        pipe = Pipeline([
+            ("embed", hs.ArcFaceEmbedder(max_epochs=12, verbose=0, random_state=0)),
+            ("verify", hs.CosineVerifier(calibration=calibration, target_far=0.01)),
+        ]).fit(images[enrolled][::2], people[enrolled][::2])
+        results[calibration] = (pipe.score(probes, truth),
+                                np.mean(pipe.predict(probes) == -1),
+                                np.mean(pipe.predict(images[~enrolled]) == -1))
+    accuracy, _, _ = results["accuracy"]
+    assert accuracy > 0.85  # measured 0.92
+    accuracy, known_rejected, strangers_rejected = results["far"]
+    assert accuracy > 0.5 and strangers_rejected > 0.7  # measured 0.68 and 0.9
+    assert strangers_rejected > known_rejected + 0.3
+
+
+def test_grid_search_with_verification_scorers_and_identity_disjoint_folds(faces_32px):
+    images, people = faces_32px
+    pipe = Pipeline([("embed", hs.CosFaceEmbedder(max_epochs=6, verbose=0, random_state=0)),
+                     ("verify", hs.CosineVerifier())])
+    search = GridSearchCV(
+        pipe, {"embed__scale": [8.0, 30.0], "embed__margin": [0.1, 0.35]},
+        cv=GroupKFold(n_splits=2), scoring=VERIFICATION_SCORING, refit="auc", n_jobs=2,
+    )
+    search.fit(images, people, groups=people)
+    results = search.cv_results_
+    assert len(results["params"]) == 4
+    for metric in VERIFICATION_SCORING:
+        assert np.all((results[f"mean_test_{metric}"] >= 0) & (results[f"mean_test_{metric}"] <= 1))
+    assert np.all(results["mean_test_auc"] > 0.7)
+    assert search.best_params_ == results["params"][int(np.argmax(results["mean_test_auc"]))]
+    assert search.best_estimator_.predict(images[:3]).shape == (3,)
+
+
+def test_accuracy_scorer_needs_a_verifier(faces_16px):
+    images, people = faces_16px
+    embedder = hs.NormFaceEmbedder(max_epochs=1, verbose=0, random_state=0).fit(images, people)
+    assert 0 <= verification_scorer("auc")(embedder, images, people) <= 1
+    with pytest.raises(ValueError, match="CosineVerifier"):
+        verification_scorer("accuracy")(embedder, images, people)
