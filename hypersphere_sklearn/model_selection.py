@@ -26,14 +26,16 @@ def genuine_pairs(y, max_pairs=None, random_state=None):
     """Every pair ``(i, j)``, ``i < j``, of samples with the same label (a sample when there
     are more than ``max_pairs``)."""
     y = column_or_1d(np.asarray(y))
-    _, codes = np.unique(y, return_inverse=True)
+    _, codes, counts = np.unique(y, return_inverse=True, return_counts=True)
     order = np.argsort(codes, kind="stable")
-    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     chunks = []
-    for group in np.split(order, bounds):
-        if len(group) > 1:
-            i, j = np.triu_indices(len(group), 1)
-            chunks.append(np.stack([group[i], group[j]], axis=1))
+    # identities with the same number of samples are paired together, one triu for all
+    for size in np.unique(counts[counts > 1]):
+        first = starts[counts == size]
+        members = order[first[:, None] + np.arange(size)]  # (identities, size)
+        a, b = np.triu_indices(size, 1)
+        chunks.append(np.stack([members[:, a].ravel(), members[:, b].ravel()], axis=1))
     pairs = np.concatenate(chunks) if chunks else np.empty((0, 2), dtype=np.int64)
     pairs = np.sort(pairs, axis=1)
     if max_pairs is not None and len(pairs) > max_pairs:
@@ -63,17 +65,17 @@ def impostor_pairs(y, n_pairs, random_state=None):
             return everything.astype(np.int64)
         keep = rng.choice(total, n_pairs, replace=False)
         return everything[np.sort(keep)].astype(np.int64)
-    # rejection sampling of encoded pairs i * n + j until enough distinct ones
+    # rejection sampling of encoded pairs i * n + j until enough distinct ones; the keys are
+    # kept in draw order, so the sample is uniform whatever is cut off at the end
     chosen = np.empty(0, dtype=np.int64)
     while len(chosen) < n_pairs:
-        draw = 2 * (n_pairs - len(chosen)) + 16
+        draw = int(1.2 * (n_pairs - len(chosen))) + 16
         i, j = rng.randint(0, n, draw), rng.randint(0, n, draw)
         i, j = np.minimum(i, j), np.maximum(i, j)
         ok = codes[i] != codes[j]
-        candidates = i[ok].astype(np.int64) * n + j[ok]
-        candidates = candidates[~np.isin(candidates, chosen)]
+        candidates = np.concatenate([chosen, i[ok].astype(np.int64) * n + j[ok]])
         _, first = np.unique(candidates, return_index=True)
-        chosen = np.concatenate([chosen, candidates[np.sort(first)]])
+        chosen = candidates[np.sort(first)]
     chosen = np.sort(chosen[:n_pairs])
     return np.stack([chosen // n, chosen % n], axis=1)
 

@@ -1,13 +1,20 @@
 """CosineVerifier: same person or not by cosine similarity, and open-set identification."""
 
 import numbers
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from .metrics import best_accuracy_threshold, equal_error_rate, pair_similarity, threshold_at_far
+from .metrics import (
+    best_accuracy_threshold,
+    equal_error_rate,
+    pair_similarity,
+    row_norms,
+    threshold_at_far,
+)
 from .model_selection import make_pairs
 
 __all__ = ["CosineVerifier", "Embeddings"]
@@ -36,7 +43,7 @@ def unit_rows(E, what="embeddings", zero="raise"):
     """Rows scaled to unit norm. All-zero rows have no direction: they raise a ValueError, or
     with ``zero="keep"`` stay zero (cosine 0 to everything, as scikit-learn's
     ``cosine_similarity`` has it)."""
-    norms = np.linalg.norm(E, axis=1, keepdims=True)
+    norms = row_norms(E)[:, None]
     if np.any(norms == 0):
         if zero == "raise":
             rows = np.flatnonzero(norms[:, 0] == 0)[:5].tolist()
@@ -164,7 +171,10 @@ class CosineVerifier(ClassifierMixin, BaseEstimator):
         fixed = self.calibration == "fixed"
         E = self.check_embeddings(E, reset=True, zero="keep" if fixed else "raise")
         y = self.check_labels(y, len(E))
-        check_classification_targets(y)
+        with warnings.catch_warnings():
+            # one embedding per identity is an ordinary gallery, not a regression target
+            warnings.filterwarnings("ignore", "The number of unique classes", UserWarning)
+            check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2 and self.calibration != "fixed":
             raise ValueError(
@@ -221,7 +231,7 @@ class CosineVerifier(ClassifierMixin, BaseEstimator):
             )
         pairs, same = make_pairs(y, max_genuine=self.max_genuine_pairs,
                                  random_state=self.random_state)
-        scores = pair_similarity(E, pairs)
+        scores = pair_similarity(E, pairs, normalized=True)
         if self.calibration == "accuracy":
             return best_accuracy_threshold(scores, same)[0]
         if self.calibration == "far":
