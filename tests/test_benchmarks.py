@@ -30,3 +30,10 @@ def test_bench_embedders_quick_mode_prints_the_three_measures(capsys):
     out = capsys.readouterr().out
     assert "(a) fit" in out and "(b) transform" in out and "(c) transform memory" in out
     assert "200 images" in out and "800 images" in out
+
+
+def test_bench_verifier_quick_mode_prints_both_operations(capsys):
+    bench = load("bench_verifier")
+    assert bench.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "| calibration," in out and "| 1:N identification," in out
