@@ -23,11 +23,11 @@ PAIRS_FILES = ("pairsDevTrain.txt", "pairsDevTest.txt", "pairs.txt")
 DEFAULT_LOCATIONS = ("shared/data/lfw", "../shared/data/lfw", "data/lfw")
 
 
-def missing_lfw_message(data_home, need_pairs):
+def missing_lfw_message(data_home):
+    # scikit-learn checks for the three pairs files even when loading people
     home = Path(data_home).expanduser() / "lfw_home"
     files = [f"{home}/lfw_funneled/<Name>/<Name>_NNNN.jpg  (the funneled JPEG tree)"]
-    if need_pairs:
-        files += [f"{home}/{name}" for name in PAIRS_FILES]
+    files += [f"{home}/{name}" for name in PAIRS_FILES]
     return (
         "LFW was not found and will not be downloaded (there may be no network). Put the "
         "files here:\n  " + "\n  ".join(files) + "\nFor example: mkdir -p "
@@ -62,7 +62,7 @@ def fetch_lfw_people(data_home, **kwargs):
             data_home=data_home, download_if_missing=False, **kwargs
         )
     except OSError as error:
-        raise FileNotFoundError(missing_lfw_message(data_home, need_pairs=False)) from error
+        raise FileNotFoundError(missing_lfw_message(data_home)) from error
 
 
 def fetch_lfw_pairs(data_home, subset="test", **kwargs):
@@ -76,7 +76,7 @@ def fetch_lfw_pairs(data_home, subset="test", **kwargs):
             data_home=data_home, subset=subset, download_if_missing=False, **kwargs
         )
     except OSError as error:
-        raise FileNotFoundError(missing_lfw_message(data_home, need_pairs=True)) from error
+        raise FileNotFoundError(missing_lfw_message(data_home)) from error
 
 
 def find_lfw_arrays(path=None):
