@@ -1,53 +1,10 @@
 #!/usr/bin/env bash
-# Set up an isolated environment and run the whole test suite (lint included).
+# Set up an isolated environment (see env.sh) and run the whole test suite, lint included.
 #
 #   bash scripts/test.sh [pytest arguments]
-#
-# Creates ./.venv (or $HYPERSPHERE_VENV) on first use. torch is installed only if the
-# environment has none: the CPU build on machines without an NVIDIA GPU (an unpinned torch
-# would pull several GB of CUDA packages), the default build where `nvidia-smi` sees a GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-venv=${HYPERSPHERE_VENV:-.venv}
-torch_version=${HYPERSPHERE_TORCH_VERSION:-2.13.0}
-python=${PYTHON:-python3}
-
-if [ ! -x "$venv/bin/python" ]; then
-    echo "==> creating virtual environment in $venv"
-    "$python" -m venv "$venv"
-fi
-py="$venv/bin/python"
-pip=("$py" -m pip install --quiet --disable-pip-version-check)
-
-if ! "$py" -c "import torch" >/dev/null 2>&1; then
-    if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
-        echo "==> installing torch (GPU found)"
-        "${pip[@]}" "torch>=2.1"
-    elif "$py" -m pip download --quiet --no-deps --no-index --dest "$(mktemp -d)" \
-            "torch==$torch_version" >/dev/null 2>&1; then
-        # this machine's pip configuration carries a local CPU build (find-links)
-        echo "==> installing the local CPU build of torch $torch_version"
-        "${pip[@]}" "torch==$torch_version"
-    else
-        echo "==> installing the CPU build of torch $torch_version"
-        "${pip[@]}" "torch==$torch_version" --index-url https://download.pytorch.org/whl/cpu
-    fi
-fi
-
-torch_before=$("$py" -c "import torch; print(torch.__version__)")
-echo "==> installing hypersphere-sklearn with its test extras"
-if ! log=$("${pip[@]}" -e ".[test]" 2>&1); then
-    echo "$log" >&2
-    exit 1
-fi
-echo "$log" | grep -v "is ignored: it is neither a file nor a directory" || true
-torch_after=$("$py" -c "import torch; print(torch.__version__)")
-if [ "$torch_before" != "$torch_after" ]; then
-    echo "installing the package replaced torch $torch_before by $torch_after" >&2
-    exit 1
-fi
-"$py" -c "import hypersphere_sklearn; print('hypersphere_sklearn', hypersphere_sklearn.__version__, '| torch $torch_after kept')"
+source scripts/env.sh test
 
 echo "==> ruff"
 "$py" -m ruff check .

@@ -32,7 +32,8 @@ def build_lfw_tree(root):
         for k in range(1, count + 1):
             pixels = rng.integers(0, 256, size=(250, 250, 3), dtype=np.uint8)
             Image.fromarray(pixels).save(folder / f"{name}_{k:04d}.jpg")
-    view1 = "2\nAnn_Able\t1\t2\nBob_Baker\t1\t2\nAnn_Able\t1\tCy_Cole\t1\nBob_Baker\t2\tCy_Cole\t1\n"
+    view1 = ("2\nAnn_Able\t1\t2\nBob_Baker\t1\t2\n"
+             "Ann_Able\t1\tCy_Cole\t1\nBob_Baker\t2\tCy_Cole\t1\n")
     (home / "pairsDevTest.txt").write_text(view1)
     (home / "pairsDevTrain.txt").write_text(view1)
     (home / "pairs.txt").write_text("1\t2\n" + view1.split("\n", 1)[1])
