@@ -1,4 +1,6 @@
+import importlib.util
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -86,3 +88,14 @@ def faces_32px():
 
     images, target = load_olivetti_faces(return_X_y=True)
     return images[:, ::2, ::2].copy(), target
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(folder, name):
+    """Import ``<repo>/<folder>/<name>.py`` (a benchmark or example script) as a module."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / folder / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

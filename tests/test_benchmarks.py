@@ -1,16 +1,10 @@
 """The benchmark scripts run in a fast mode so that they never rot (no timing is asserted)."""
 
-import importlib.util
-from pathlib import Path
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from .conftest import load_script
 
 
 def load(name):
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks", name)
 
 
 def test_bench_heads_quick_mode_prints_a_row_per_head(capsys):
