@@ -19,7 +19,7 @@ CHUNK = 1024
 class InputSpec:
     """What the model was fitted on: the shape of one sample and how to read a batch."""
 
-    kind: str  # "features" or "images"
+    kind: str  # "features", "images" (arrays) or "paths" (image files)
     shape: tuple  # (n_features,) or (channels, height, width)
     layout: str = "NCHW"  # how image arrays are laid out: "NHW", "NHWC" or "NCHW"
     pixel_max: float = 1.0  # 255 for 0-255 pixels, 1 for 0-1 pixels

@@ -8,6 +8,7 @@ here, in small hooks in the spirit of skorch's ``NeuralNet``.
 import contextlib
 import inspect
 import numbers
+import os
 from types import MappingProxyType
 
 import numpy as np
@@ -23,6 +24,7 @@ from torch import nn
 
 from .._input import InputSpec, check_X, check_y
 from ..backbones import InputScaler, build_backbone, infer_embedding_dim
+from ..datasets._folders import ImageLoader, is_path_list
 from ..heads._validation import check_choice, check_int, check_real
 from ..verification import Embeddings
 
@@ -115,6 +117,7 @@ class HypersphereEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
         random_flip=True,
         flip_fusion=False,
         calibration_holdout=0.2,
+        image_loader=None,
         mixed_precision=None,
         device="auto",
         random_state=None,
@@ -139,6 +142,7 @@ class HypersphereEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
         self.random_flip = random_flip
         self.flip_fusion = flip_fusion
         self.calibration_holdout = calibration_holdout
+        self.image_loader = image_loader
         self.mixed_precision = mixed_precision
         self.device = device
         self.random_state = random_state
@@ -166,13 +170,14 @@ class HypersphereEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
         return sorted(set(names) | set(prefixed))
 
     def set_params(self, **params):
-        # Settings read when components are built at fit time only need storing: the backbone
-        # always (skorch would try to re-initialise a component of that name on a fitted net,
-        # and there is none), callbacks until the net is initialised (skorch would build them
-        # at once, failing on values that fit would reject with a clear error).
+        # Settings read when they are used only need storing: the backbone's and the data
+        # loaders' always (on a fitted net skorch would try to re-initialise a component of
+        # that name, and there is none), callbacks until the net is initialised (skorch would
+        # build them at once, failing on values that fit would reject with a clear error).
         def deferred(key):
-            return key.split("__")[0] == "backbone" or (
-                not self.initialized_ and key.split("__")[0] == "callbacks"
+            prefix = key.split("__")[0]
+            return prefix in ("backbone", "iterator_train", "iterator_valid") or (
+                not self.initialized_ and prefix == "callbacks"
             )
 
         for key in [k for k in params if deferred(k)]:
@@ -242,10 +247,35 @@ class HypersphereEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
         chosen = check_random_state(self.seed()).choice(len(classes), int(count), replace=False)
         return classes[np.sort(chosen)]
 
+    def loader(self):
+        """The :class:`~hypersphere_sklearn.datasets.ImageLoader` for file-path inputs."""
+        return self.image_loader if self.image_loader is not None else ImageLoader()
+
+    def check_input(self, X, fitting):
+        """``(X, spec)``: validated arrays, or file paths with the shape of their images."""
+        if not is_path_list(X):
+            return check_X(self, X, fitting=fitting)
+        if not fitting and self.input_spec_.kind != "paths":
+            raise ValueError(f"X holds file paths but the embedder was fitted on "
+                             f"{self.input_spec_.describe()}; pass arrays of that shape.")
+        paths = np.array([os.fspath(p) for p in X], dtype=object)
+        first = self.loader()(paths[0])
+        layout = "NHW" if first.ndim == 2 else "NHWC"
+        shape = (1, *first.shape) if first.ndim == 2 else (first.shape[2], *first.shape[:2])
+        spec = InputSpec("paths", tuple(int(v) for v in shape), layout, 255.0)
+        if not fitting and spec.shape != self.input_spec_.shape:
+            raise ValueError(f"the images decode to {spec.describe()} but the embedder was "
+                             f"fitted on {self.input_spec_.describe()}.")
+        return paths, spec
+
     def prepare_fit_data(self, X, y, reset):
         """Validate ``X`` and ``y`` and, when ``reset``, record what the model is fitted on."""
-        X, spec = check_X(self, X, fitting=reset)
+        X, spec = self.check_input(X, fitting=reset)
         classes, encoded = check_y(self, y, len(X))
+        if spec.kind == "paths":  # leave out unreadable files (on_error="skip") with their labels
+            readable = self.loader().readable(X)
+            X, encoded = X[readable], encoded[readable]
+            classes, encoded = check_y(self, classes[encoded], len(X))
         if reset:
             self.check_hyperparameters()
             self.classes_, self.n_classes_ = classes, len(classes)
@@ -328,8 +358,11 @@ class HypersphereEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
         return callbacks
 
     # -- data ----------------------------------------------------------------------------------
-    def get_dataset(self, X, y=None):
-        return ArrayDataset(X, y, self.input_spec_)
+    def get_dataset(self, X, y=None, spec=None):
+        spec = spec or self.input_spec_
+        if spec.kind == "paths":
+            return PathDataset(X, y, self.loader(), spec)
+        return ArrayDataset(X, y, spec)
 
     def get_iterator(self, dataset, training=False):
         kwargs = self.get_params_for("iterator_train" if training else "iterator_valid")
@@ -337,6 +370,11 @@ class HypersphereEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
         batch_size = kwargs.pop("batch_size", self.batch_size)
         sampler = BatchIndices(len(dataset), batch_size, shuffle=shuffle, merge_singleton=training)
         loader = self.iterator_train if training else self.iterator_valid
+        if not training:  # its own generator: embedding must not draw from the caller's RNG
+            kwargs.setdefault("generator", torch.Generator())
+        if isinstance(getattr(dataset, "dataset", dataset), PathDataset):
+            # one file per item, so that workers decode in parallel
+            return loader(dataset, batch_sampler=sampler, **kwargs)
         return loader(dataset, batch_size=None, sampler=sampler, **kwargs)
 
     # -- training ------------------------------------------------------------------------------
@@ -470,16 +508,15 @@ class HypersphereEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
         ndarray of shape (n_samples, embedding_dim)
         """
         check_is_fitted(self)
-        X, spec = check_X(self, X, fitting=False)
+        X, spec = self.check_input(X, fitting=False)
         out = np.empty((len(X), self.embedding_dim_), dtype=np.float32)
         self._set_training(False)
+        start = 0
         with torch.no_grad():
-            for start in range(0, len(X), self.batch_size):
-                # np.array copies: the batch is writable even when X is a read-only memmap
-                stop = start + self.batch_size
-                batch = torch.from_numpy(np.array(spec.to_model_layout(X[start:stop])))
+            for batch, _ in self.get_iterator(self.get_dataset(X, spec=spec), training=False):
                 features = self.embed_batch(batch.to(self.device))
                 out[start:start + len(batch)] = F.normalize(features, dim=1).cpu().numpy()
+                start += len(batch)
         return out
 
 
@@ -501,6 +538,27 @@ class ArrayDataset(torch.utils.data.Dataset):
         batch = torch.from_numpy(np.array(self.spec.to_model_layout(self.X[indices])))
         labels = None if self.y is None else torch.as_tensor(self.y[indices])
         return batch, labels
+
+
+class PathDataset(torch.utils.data.Dataset):
+    """Image files decoded one at a time (in DataLoader workers when there are some)."""
+
+    def __init__(self, paths, y, loader, spec: InputSpec):
+        self.paths, self.y, self.loader, self.spec = paths, y, loader, spec
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, index):
+        image = self.loader(self.paths[index])
+        image = image[None] if image.ndim == 2 else np.moveaxis(image, -1, 0)
+        if image.shape != self.spec.shape:
+            raise ValueError(
+                f"image {self.paths[index]} decodes to shape {image.shape}, not "
+                f"{self.spec.shape} like the others: give image_loader a size=(height, width)."
+            )
+        label = -1 if self.y is None else int(self.y[index])
+        return torch.from_numpy(np.ascontiguousarray(image)), label
 
 
 class BatchIndices(torch.utils.data.Sampler):

@@ -37,6 +37,9 @@ COMMON_PARAMETERS = """
         threshold on them, people the network never saw, instead of on training images whose
         pairs look more alike than new people's. None are held out unless at least 2 can be
         and at least 2 remain; 0 trains on every identity.
+    image_loader : ImageLoader or None, default=None
+        How file paths passed as X are decoded (size, crop, colour, what to do with corrupt
+        files); None uses ``ImageLoader()``: grayscale, size kept, errors raised.
     mixed_precision : {None, "bf16", "fp16"}, default=None
         Autocast the backbone; the loss head always computes in float32.
     device : str, default="auto"
