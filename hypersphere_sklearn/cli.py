@@ -56,9 +56,15 @@ def load_images(source, lfw_path=None):
         keep = people_outside(lfw.view1_test.pairs, lfw.target)
         return lfw.images[keep], lfw.target[keep], "LFW people outside View 1's test pairs"
     path = Path(source)
+    if path.is_dir():
+        from .datasets import load_image_folder
+
+        folder = load_image_folder(path)
+        return folder.paths, folder.target, f"image folder {path}"
     if not path.is_file():
         raise CommandError(
-            f"no data {source!r}: use olivetti, lfw, lfw-view1-train, or a .npz/.npy file."
+            f"no data {source!r}: use olivetti, lfw, lfw-view1-train, an image folder "
+            "(<root>/<identity>/<image>), or a .npz/.npy file."
         )
     if path.suffix == ".npy":
         return np.load(path, allow_pickle=False), None, str(path)
@@ -93,6 +99,11 @@ def build_embedder(args):
             if name not in METHODS[args.method]().get_params():
                 raise CommandError(f"--{name} is not a parameter of --method {args.method}.")
             options[name] = value
+    if getattr(args, "image_size", None):
+        from .datasets import ImageLoader
+
+        options["image_loader"] = ImageLoader(size=(args.image_size, args.image_size),
+                                              color=args.color)
     return METHODS[args.method](**options)
 
 
@@ -202,6 +213,10 @@ def training_arguments(parser):
     parser.add_argument("--embedding-dim", type=int)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--image-size", type=int,
+                        help="for an image folder: resize every image to this square size")
+    parser.add_argument("--color", choices=["grayscale", "rgb"], default="grayscale",
+                        help="for an image folder: decode in grayscale or RGB")
 
 
 def make_parser():
@@ -215,7 +230,8 @@ def make_parser():
                                 description="Train an embedder and a CosineVerifier, and save "
                                             "the pipeline (joblib).")
     train.add_argument("--data", default="olivetti",
-                       help="olivetti, lfw, lfw-view1-train, or a .npz (images, target)")
+                       help="olivetti, lfw, lfw-view1-train, an image folder "
+                            "(<root>/<identity>/<image>), or a .npz (images, target)")
     train.add_argument("--lfw", help="path of the LFW arrays (.npz or its folder)")
     train.add_argument("--out", default="model.joblib")
     training_arguments(train)
@@ -223,7 +239,8 @@ def make_parser():
 
     embed = commands.add_parser("embed", help="images to a .npy of embeddings")
     embed.add_argument("--model", required=True)
-    embed.add_argument("--data", required=True, help="olivetti, lfw, a .npz or a .npy of images")
+    embed.add_argument("--data", required=True,
+                       help="olivetti, lfw, an image folder, a .npz or a .npy of images")
     embed.add_argument("--lfw", help="path of the LFW arrays")
     embed.add_argument("--out", default="embeddings.npy")
     embed.set_defaults(run=command_embed)

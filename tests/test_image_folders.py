@@ -112,3 +112,14 @@ def test_bad_loader_settings_and_missing_folder(tmp_path):
         load_image_folder(tmp_path / "none")
     with pytest.raises(ValueError, match="no images"):
         load_image_folder(tmp_path)
+
+
+def test_cli_trains_and_embeds_from_an_image_folder(folder, tmp_path):
+    from hypersphere_sklearn import cli
+
+    model = tmp_path / "m.joblib"
+    assert cli.main(["train", "--data", str(folder), "--image-size", "24", "--epochs", "1",
+                     "--out", str(model)]) == 0
+    assert cli.main(["embed", "--model", str(model), "--data", str(folder),
+                     "--out", str(tmp_path / "e.npy")]) == 0
+    assert np.load(tmp_path / "e.npy").shape == (120, 128)
