@@ -135,10 +135,24 @@ def command_embed(args):
     say(f"saved {embeddings.shape[0]} x {embeddings.shape[1]} embeddings to {args.out}")
 
 
-def protocol_pairs(protocol, lfw_path):
-    """``(images, pairs, same, folds)`` of an evaluation protocol."""
-    from .datasets import load_lfw_arrays
+def protocol_pairs(protocol, lfw_path, data=None):
+    """``(images, pairs, same, folds)`` of an evaluation protocol.
 
+    ``pairs`` builds all genuine pairs and as many impostor pairs (seeded) from the labels of
+    ``data`` (an image folder or a labelled dataset), in 10 shuffled folds.
+    """
+    from .datasets import load_lfw_arrays
+    from .model_selection import make_pairs
+
+    if protocol == "pairs":
+        if data is None:
+            raise CommandError("--protocol pairs needs --data (an image folder or a dataset).")
+        images, labels, _ = load_images(data, lfw_path)
+        if labels is None:
+            raise CommandError(f"{data} has no labels to build pairs from.")
+        pairs, same = make_pairs(labels, random_state=0)
+        folds = np.random.default_rng(0).permutation(len(pairs)) % 10
+        return images, pairs, same, folds
     lfw = load_lfw_arrays(lfw_path)
     if protocol == "lfw-view1":
         view = lfw.view1_test
@@ -185,10 +199,10 @@ def command_evaluate(args):
     from .metrics import pair_similarity
 
     model = load_model(args.model)
-    images, pairs, same, folds = protocol_pairs(args.protocol, args.lfw)
+    images, pairs, same, folds = protocol_pairs(args.protocol, args.lfw, args.data)
     used = np.unique(pairs)
     say(f"evaluating {args.model} on {args.protocol}: {len(pairs)} pairs of {len(used)} images")
-    embeddings = model[:-1].transform(images[used])
+    embeddings = model[:-1].transform(np.asarray(images)[used])
     index = np.searchsorted(used, pairs)
     scores = pair_similarity(embeddings, index)
     report(scores, same, folds, model[-1].threshold_, Path(args.out) if args.out else None,
@@ -247,7 +261,11 @@ def make_parser():
 
     evaluate = commands.add_parser("evaluate", help="verification figures on a pairs protocol")
     evaluate.add_argument("--model", required=True)
-    evaluate.add_argument("--protocol", choices=["lfw-view1", "lfw-view2"], default="lfw-view1")
+    evaluate.add_argument("--protocol", choices=["lfw-view1", "lfw-view2", "pairs"],
+                          default="lfw-view1",
+                          help="LFW View 1 test pairs, View 2's ten folds, or pairs built "
+                               "from the labels of --data")
+    evaluate.add_argument("--data", help="for --protocol pairs: an image folder or a dataset")
     evaluate.add_argument("--lfw", help="path of the LFW arrays")
     evaluate.add_argument("--out", help="folder for the ROC plot")
     evaluate.set_defaults(run=command_evaluate)

@@ -42,3 +42,9 @@ def test_lfw_view1(capsys):
     results = load("lfw_view1").main(["--fast"])
     assert set(results) == {"softmax", "CosFace"}
     assert all(0.5 <= auc <= 1 for _, _, auc in results.values())
+
+
+def test_image_folder(capsys):
+    embeddings, target = load("image_folder").main(["--fast"])
+    assert embeddings.shape == (400, 128) and len(set(target)) == 40
+    assert "held-out identities" in capsys.readouterr().out

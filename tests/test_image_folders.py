@@ -123,3 +123,15 @@ def test_cli_trains_and_embeds_from_an_image_folder(folder, tmp_path):
     assert cli.main(["embed", "--model", str(model), "--data", str(folder),
                      "--out", str(tmp_path / "e.npy")]) == 0
     assert np.load(tmp_path / "e.npy").shape == (120, 128)
+
+
+def test_cli_evaluates_pairs_from_an_image_folder(folder, tmp_path, capsys):
+    from hypersphere_sklearn import cli
+
+    model = tmp_path / "m.joblib"
+    assert cli.main(["train", "--data", str(folder), "--image-size", "16", "--epochs", "1",
+                     "--out", str(model)]) == 0
+    assert cli.main(["evaluate", "--model", str(model), "--protocol", "pairs", "--data",
+                     str(folder), "--out", str(tmp_path / "eval")]) == 0
+    assert (tmp_path / "eval" / "roc.png").exists()
+    assert "10-fold accuracy" in capsys.readouterr().out
