@@ -5,35 +5,10 @@ The estimators are importable from the top level; the loss heads live in
 :mod:`hypersphere_sklearn.heads` and the networks in :mod:`hypersphere_sklearn.backbones`.
 """
 
-from .embedders import (
-    ArcFaceEmbedder,
-    CContrastiveEmbedder,
-    CosFaceEmbedder,
-    CTripletEmbedder,
-    HypersphereEmbedder,
-    L2SoftmaxEmbedder,
-    NormFaceEmbedder,
-    RingLossEmbedder,
-    SoftmaxEmbedder,
-    SphereFaceEmbedder,
-    SphereFaceREmbedder,
-)
+from . import embedders
+from .embedders import *  # noqa: F403 - the estimators, one per method
 from .verification import CosineVerifier
 
 __version__ = "0.1.0.dev0"
 
-__all__ = [
-    "ArcFaceEmbedder",
-    "CContrastiveEmbedder",
-    "CTripletEmbedder",
-    "CosineVerifier",
-    "CosFaceEmbedder",
-    "HypersphereEmbedder",
-    "L2SoftmaxEmbedder",
-    "NormFaceEmbedder",
-    "RingLossEmbedder",
-    "SoftmaxEmbedder",
-    "SphereFaceEmbedder",
-    "SphereFaceREmbedder",
-    "__version__",
-]
+__all__ = [*embedders.__all__, "CosineVerifier", "__version__"]

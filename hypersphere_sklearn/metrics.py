@@ -109,6 +109,12 @@ def equal_error_rate(scores, same):
     """The equal error rate (where false-accept and false-reject rates cross) and its threshold.
 
     Interpolated linearly on the ROC curve between the two points around the crossing.
+
+    Examples
+    --------
+    >>> eer, threshold = equal_error_rate([0.9, 0.6, 0.7, 0.2], [True, True, False, False])
+    >>> eer
+    0.5
     """
     scores, same = check_scores(scores, same)
     fpr, tpr, thresholds = roc_curve(same, scores)
@@ -155,6 +161,13 @@ def kfold_accuracy(scores, same, folds=None, n_folds=10):
     KFoldAccuracy
         ``mean`` and ``std`` (population standard deviation, as the LFW results page reports)
         of the per-fold accuracies, and each fold's accuracy and threshold.
+
+    Examples
+    --------
+    >>> scores = [0.9, 0.8, 0.7, 0.2, 0.1, 0.3]
+    >>> same = [True, True, True, False, False, False]
+    >>> print(kfold_accuracy(scores, same, folds=[0, 1, 2, 0, 1, 2]))
+    100.00 ± 0.00 %
     """
     scores, same = check_scores(scores, same)
     if folds is None:

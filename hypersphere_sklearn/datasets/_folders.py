@@ -31,6 +31,17 @@ def load_image_folder(path, extensions=IMAGE_EXTENSIONS):
     Bunch
         ``paths`` (object array of str) and ``target`` (the sub-folder names), sorted by
         identity then file name, and ``target_names``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np
+    >>> from PIL import Image
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> for person in ("ann", "bob"):
+    ...     (root / person).mkdir()
+    ...     Image.fromarray(np.zeros((8, 8), np.uint8)).save(root / person / "1.png")
+    >>> load_image_folder(root).target.tolist()
+    ['ann', 'bob']
     """
     root = Path(path)
     if not root.is_dir():
