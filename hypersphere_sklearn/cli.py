@@ -163,15 +163,15 @@ def protocol_pairs(protocol, lfw_path, data=None):
 
 def report(scores, same, folds, threshold, out, name):
     """Print (and return) the verification figures; draw the ROC curve into ``out``."""
-    from .metrics import kfold_accuracy, roc_auc_score, tar_at_far
+    from .metrics import verification_report
 
-    kfold = kfold_accuracy(scores, same, folds)
+    result = verification_report(scores, same, threshold=threshold, folds=folds)
     figures = {
-        "accuracy at the model's threshold": float(np.mean((scores >= threshold) == same)),
-        "10-fold accuracy": str(kfold),
-        "AUC": float(roc_auc_score(same, scores)),
-        "TAR@FAR=1e-2": tar_at_far(scores, same, 1e-2),
-        "TAR@FAR=1e-3": tar_at_far(scores, same, 1e-3),
+        "accuracy at the model's threshold": result["accuracy"],
+        "10-fold accuracy": str(result["kfold"]),
+        "AUC": result["auc"],
+        "TAR@FAR=1e-2": result["tar@far=0.01"],
+        "TAR@FAR=1e-3": result["tar@far=0.001"],
     }
     for key, value in figures.items():
         say(f"  {key:34s} {value if isinstance(value, str) else f'{value:.4f}'}")
@@ -184,15 +184,14 @@ def report(scores, same, folds, threshold, out, name):
 
 def save_roc(curves, path):
     import matplotlib
+    import matplotlib.pyplot
 
     matplotlib.use("Agg")
     from .plotting import plot_roc
 
     ax = plot_roc(curves)
     ax.figure.savefig(path, dpi=120, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(ax.figure)
+    matplotlib.pyplot.close(ax.figure)
 
 
 def command_evaluate(args):

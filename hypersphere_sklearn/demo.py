@@ -13,7 +13,7 @@ from sklearn.pipeline import Pipeline
 
 from . import embedders
 from .datasets import load_olivetti_faces
-from .metrics import kfold_accuracy, pair_similarity, roc_auc_score, tar_at_far
+from .metrics import pair_similarity, verification_report
 from .model_selection import make_pairs, verification_scorer
 from .verification import CosineVerifier
 
@@ -62,24 +62,20 @@ def evaluate(model, images, people):
     order = np.random.default_rng(0).permutation(len(pairs))  # folds mix both kinds
     folds = np.empty(len(pairs), dtype=int)
     folds[order] = np.arange(len(pairs)) % 10
-    return scores, same, {
-        "accuracy": float(np.mean((scores >= model[-1].threshold_) == same)),
-        "10-fold": kfold_accuracy(scores, same, folds),
-        "AUC": float(roc_auc_score(same, scores)),
-        "TAR@FAR=1e-2": tar_at_far(scores, same, 1e-2),
-    }
+    return scores, same, verification_report(scores, same, threshold=model[-1].threshold_,
+                                             fars=(1e-2,), folds=folds)
 
 
 def table(rows):
     lines = ["| method | best setting | accuracy | 10-fold accuracy | AUC | TAR@FAR=1e-2 |",
              "|---|---|---|---|---|---|"]
-    base = rows[0][2]["AUC"]
+    base = rows[0][2]["auc"]
     for name, best, figures in rows:
         setting = ", ".join(f"{k}={v:g}" for k, v in best.items()) or "—"
-        delta = "" if name == rows[0][0] else f" ({figures['AUC'] - base:+.3f})"
+        delta = "" if name == rows[0][0] else f" ({figures['auc'] - base:+.3f})"
         lines.append(
-            f"| {name} | {setting} | {figures['accuracy']:.3f} | {figures['10-fold']} | "
-            f"{figures['AUC']:.3f}{delta} | {figures['TAR@FAR=1e-2']:.3f} |"
+            f"| {name} | {setting} | {figures['accuracy']:.3f} | {figures['kfold']} | "
+            f"{figures['auc']:.3f}{delta} | {figures['tar@far=0.01']:.3f} |"
         )
     return "\n".join(lines)
 
@@ -142,9 +138,9 @@ def run_demo(out, quick=False, epochs=10, seed=0):
         scores, same, figures = evaluate(model, images[test], people[test])
         rows.append((name, setting, figures))
         curves[name] = (scores, same)
-        if best is None or figures["AUC"] > best[1]["AUC"]:
+        if best is None or figures["auc"] > best[1]["auc"]:
             best = (name, figures, (scores, same), model[-1].threshold_)
-        say(f"      AUC {figures['AUC']:.3f}, accuracy {figures['accuracy']:.3f} "
+        say(f"      AUC {figures['auc']:.3f}, accuracy {figures['accuracy']:.3f} "
             f"({time.perf_counter() - tick:.0f} s)")
     results = table(rows)
     say("\nverification of 10 unseen people (all genuine pairs + as many impostors):\n")

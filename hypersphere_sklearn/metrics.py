@@ -215,11 +215,12 @@ def pair_similarity(embeddings, pairs, normalized=False, chunk_size=1024):
     return out
 
 
-def verification_report(scores, same, threshold=None, fars=(1e-2, 1e-3)):
+def verification_report(scores, same, threshold=None, fars=(1e-2, 1e-3), folds=None):
     """The usual verification figures in one dictionary.
 
     Keys: ``auc``, ``eer``, ``best_accuracy`` (and its ``best_threshold``), ``accuracy`` at
-    ``threshold`` when one is given, and ``tar@far=<far>`` for each ``far``.
+    ``threshold`` when one is given, ``kfold`` (a :class:`KFoldAccuracy`) when ``folds``
+    are given, and ``tar@far=<far>`` for each ``far``.
     """
     scores, same = check_scores(scores, same)
     best_threshold, best_accuracy = best_accuracy_threshold(scores, same)
@@ -231,6 +232,8 @@ def verification_report(scores, same, threshold=None, fars=(1e-2, 1e-3)):
     }
     if threshold is not None:
         report["accuracy"] = float(np.mean((scores >= threshold) == same))
+    if folds is not None:
+        report["kfold"] = kfold_accuracy(scores, same, folds)
     for far in fars:
         report[f"tar@far={far:g}"] = tar_at_far(scores, same, far)
     return report
