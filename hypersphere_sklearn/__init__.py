@@ -7,8 +7,10 @@ The estimators are importable from the top level; the loss heads live in
 
 from . import embedders
 from .embedders import *  # noqa: F403 - the estimators, one per method
+from .persistence import ModelFileError, load, save
 from .verification import CosineVerifier
 
 __version__ = "0.1.0.dev0"
 
-__all__ = [*embedders.__all__, "CosineVerifier", "__version__"]
+__all__ = [*embedders.__all__, "CosineVerifier", "ModelFileError", "load", "save",
+           "__version__"]

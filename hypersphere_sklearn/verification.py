@@ -16,6 +16,7 @@ from .metrics import (
     threshold_at_far,
 )
 from .model_selection import make_pairs
+from .persistence import ModelFileError, SavableMixin, decode, encode
 
 __all__ = ["CosineVerifier", "Embeddings"]
 
@@ -55,7 +56,7 @@ def unit_rows(E, what="embeddings", zero="raise"):
     return E / norms
 
 
-class CosineVerifier(ClassifierMixin, BaseEstimator):
+class CosineVerifier(SavableMixin, ClassifierMixin, BaseEstimator):
     """Face verification and open-set identification over embeddings by cosine similarity.
 
     ``fit`` enrols one template per identity (the normalised mean direction of its
@@ -305,4 +306,26 @@ class CosineVerifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
         return tags
+
+    # -- safe persistence (see hypersphere_sklearn.persistence) ----------------------------
+    FITTED = ("classes_", "threshold_", "calibrated_on_", "n_features_in_", "feature_names_in_")
+
+    def export_state(self, training_state=False):
+        """``(attributes, tensors)`` of the fitted verifier, for the safe file format."""
+        import torch
+
+        attributes = {name: encode(getattr(self, name)) for name in self.FITTED
+                      if hasattr(self, name)}
+        return attributes, {"templates": torch.from_numpy(np.ascontiguousarray(self.templates_))}
+
+    def import_state(self, attributes, tensors, path="the model file"):
+        for name in self.FITTED:
+            if name in attributes:
+                setattr(self, name, decode(attributes[name]))
+        self.templates_ = tensors["templates"].numpy()
+        expected = (len(self.classes_), self.n_features_in_)
+        if self.templates_.shape != expected:
+            raise ModelFileError(f"{path} holds templates of shape {self.templates_.shape} for "
+                                 f"{expected[0]} classes of {expected[1]} features.")
+        return self
 

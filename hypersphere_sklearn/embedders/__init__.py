@@ -13,6 +13,7 @@ from ._methods import (
     SphereFaceEmbedder,
     SphereFaceREmbedder,
 )
+from ._training import TrainingDivergedError
 
 __all__ = [
     "ArcFaceEmbedder",
@@ -26,4 +27,5 @@ __all__ = [
     "SoftmaxEmbedder",
     "SphereFaceEmbedder",
     "SphereFaceREmbedder",
+    "TrainingDivergedError",
 ]

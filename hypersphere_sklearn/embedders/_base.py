@@ -9,6 +9,9 @@ import contextlib
 import inspect
 import numbers
 import os
+import warnings
+from dataclasses import asdict
+from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
@@ -18,7 +21,8 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 from skorch import NeuralNet
-from skorch.callbacks import LRScheduler, ProgressBar
+from skorch.callbacks import ProgressBar
+from skorch.history import History
 from skorch.utils import TeeGenerator, to_tensor
 from torch import nn
 
@@ -26,7 +30,26 @@ from .._input import InputSpec, check_X, check_y
 from ..backbones import InputScaler, build_backbone, infer_embedding_dim
 from ..datasets._folders import ImageLoader, is_path_list
 from ..heads._validation import check_choice, check_int, check_real
+from ..persistence import SavableMixin, decode, encode, encode_params, read_model_file
 from ..verification import Embeddings
+from ._training import (
+    CHECKPOINT_NAME,
+    CosineSchedule,
+    EpochCheckpoint,
+    InterruptRequest,
+    TrainingDivergedError,
+    WeightSnapshots,
+    capture_rng,
+    divergence_message,
+    gradient_norm,
+    restore_rng,
+    unwrapped,
+)
+
+#: Settings a run may be resumed with although its checkpoint was written with others.
+RESUMABLE_WITH_OTHER = ("max_epochs", "verbose", "progress_bar", "callbacks", "warm_start",
+                        "checkpoint_dir", "device", "iterator_train", "iterator_valid",
+                        "compile")
 
 
 def resolve_device(device):
@@ -79,7 +102,8 @@ def merged_signature(cls):
     return inspect.Signature(base[:1] + own + base[1:])
 
 
-class HypersphereEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNet):
+class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                          NeuralNet):
     """Base class of the embedders; use a subclass such as :class:`NormFaceEmbedder`.
 
     Parameters common to every embedder are documented on :class:`NormFaceEmbedder`.
@@ -114,6 +138,7 @@ class HypersphereEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
         optimizer=torch.optim.AdamW,
         weight_decay=5e-4,
         lr_schedule="cosine",
+        max_grad_norm=None,
         random_flip=True,
         flip_fusion=False,
         calibration_holdout=0.2,
@@ -128,6 +153,7 @@ class HypersphereEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
         iterator_train=torch.utils.data.DataLoader,
         iterator_valid=torch.utils.data.DataLoader,
         warm_start=False,
+        checkpoint_dir=None,
         compile=False,
         **kwargs,
     ):
@@ -139,6 +165,7 @@ class HypersphereEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
         self.optimizer = optimizer
         self.weight_decay = weight_decay
         self.lr_schedule = lr_schedule
+        self.max_grad_norm = max_grad_norm
         self.random_flip = random_flip
         self.flip_fusion = flip_fusion
         self.calibration_holdout = calibration_holdout
@@ -153,6 +180,7 @@ class HypersphereEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
         self.iterator_train = iterator_train
         self.iterator_valid = iterator_valid
         self.warm_start = warm_start
+        self.checkpoint_dir = checkpoint_dir
         self.compile = compile
         # skorch-style prefixed arguments (backbone__*, optimizer__*, iterator_train__*, ...)
         self._params_to_validate = set(kwargs)
@@ -226,6 +254,12 @@ class HypersphereEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
         check_real("weight_decay", self.weight_decay, minimum=0.0)
         check_choice("lr_schedule", self.lr_schedule, ("cosine", None))
         check_choice("mixed_precision", self.mixed_precision, (None, "bf16", "fp16"))
+        if self.max_grad_norm is not None:
+            check_real("max_grad_norm", self.max_grad_norm, minimum=0.0, strict=True)
+        if self.checkpoint_dir is not None and not isinstance(self.checkpoint_dir,
+                                                              (str, os.PathLike)):
+            raise TypeError(f"checkpoint_dir must be a directory path or None; got "
+                            f"{type(self.checkpoint_dir).__name__}.")
         if self.embedding_dim is not None:
             check_int("embedding_dim", self.embedding_dim, 1)
         holdout = self.calibration_holdout
@@ -277,7 +311,6 @@ class HypersphereEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
             X, encoded = X[readable], encoded[readable]
             classes, encoded = check_y(self, classes[encoded], len(X))
         if reset:
-            self.check_hyperparameters()
             self.classes_, self.n_classes_ = classes, len(classes)
             self.holdout_classes_ = self.choose_holdout(classes)
             self.training_classes_ = np.setdiff1d(classes, self.holdout_classes_)
@@ -348,13 +381,17 @@ class HypersphereEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
         # get_params(deep=True) lists these even before fit, when the parameters have not been
         # validated yet: compare them without assuming their types.
         callbacks = list(super()._default_callbacks)
-        if isinstance(self.lr_schedule, str) and self.lr_schedule == "cosine":
-            callbacks.append(
-                ("lr_scheduler", LRScheduler(torch.optim.lr_scheduler.CosineAnnealingLR,
-                                             T_max=self.max_epochs))
-            )
         if isinstance(self.progress_bar, (bool, int)) and self.progress_bar:
             callbacks.append(("progress_bar", ProgressBar()))
+        return callbacks + self.training_callbacks()
+
+    def training_callbacks(self):
+        """The callbacks that are part of the training recipe (kept by callbacks="disable")."""
+        callbacks = []
+        if isinstance(self.lr_schedule, str) and self.lr_schedule == "cosine":
+            callbacks.append(("lr_scheduler", CosineSchedule()))
+        if isinstance(self.checkpoint_dir, (str, os.PathLike)):
+            callbacks.append(("checkpoint", EpochCheckpoint(self.checkpoint_dir)))
         return callbacks
 
     # -- data ----------------------------------------------------------------------------------
@@ -385,20 +422,36 @@ class HypersphereEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
         return int(check_random_state(self.random_state).randint(2**31 - 1))
 
     @contextlib.contextmanager
-    def seeded(self, offset=0):
-        """Fork torch's RNG and seed it, so a fit is reproducible and leaves the caller's RNG."""
-        devices = [torch.cuda.current_device()] if str(self.device).startswith("cuda") else []
+    def forked_rng(self):
+        """torch's random state as it was before, once the block ends."""
+        devices = [torch.device(self.device)] if str(self.device).startswith("cuda") else []
         with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(self.seed() + offset)
+            yield
+
+    @contextlib.contextmanager
+    def seeded(self, continuing=False):
+        """Seed torch's (forked) RNG: from ``random_state`` for a new run; for a run that
+        continues, from the state at the end of its last epoch, as if it had not stopped."""
+        with self.forked_rng():
+            state = getattr(self, "rng_state_", None) if continuing else None
+            if state is not None:
+                restore_rng(state, self.device)
+            else:
+                torch.manual_seed(self.seed() + (len(self.history) if continuing else 0))
             yield
 
     def fit(self, X, y, **fit_params):
         """Train the backbone and the head on images (or 2-D data) with identity labels.
 
+        With ``warm_start=True`` an embedder that has been trained (or whose
+        ``checkpoint_dir`` holds a checkpoint) continues until ``max_epochs`` epochs in all,
+        optimizer and schedule included, like scikit-learn's gradient boosting continues to
+        ``n_estimators``; raise ``max_epochs`` to train longer.
+
         Parameters
         ----------
         X : array-like of shape (n, H, W), (n, H, W, C), (n, C, H, W) or (n, n_features)
-            Images (uint8 0-255 or float) or 2-D data.
+            Images (uint8 0-255 or float) or 2-D data, or a list of image file paths.
         y : array-like of shape (n,)
             Identity labels of any type (strings too).
         **fit_params
@@ -407,24 +460,99 @@ class HypersphereEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
         Returns
         -------
         self
+
+        Raises
+        ------
+        TrainingDivergedError
+            The loss or the gradients stopped being finite; the message says where, why and
+            what to change. The embedder keeps its last good weights.
         """
-        restart = not self.warm_start or not self.initialized_
-        X, encoded = self.prepare_fit_data(X, y, reset=restart)
-        with self.seeded():
-            if restart:
+        self.check_hyperparameters()
+        checkpoint = self.checkpoint_file()
+        continuing = self.warm_start and (self.initialized_ or checkpoint is not None)
+        if continuing and not self.initialized_:
+            self.resume_from(checkpoint)
+        elif not continuing and checkpoint is not None and self.verbose:
+            print(f"Starting afresh: {checkpoint} will be overwritten (warm_start=True "
+                  "resumes it).")
+        X, encoded = self.prepare_fit_data(X, y, reset=not continuing)
+        epochs = self.max_epochs - len(self.history) if continuing else self.max_epochs
+        if epochs <= 0:
+            if self.verbose:
+                print(f"Already trained {len(self.history)} epochs (max_epochs="
+                      f"{self.max_epochs}); raise max_epochs to train more.")
+            return self
+        with self.seeded(continuing):
+            if not continuing:
                 self.initialize()
-            NeuralNet.partial_fit(self, X, encoded, **fit_params)
+            self.run_training(X, encoded, epochs, **fit_params)
         return self
 
     def partial_fit(self, X, y, classes=None, **fit_params):
-        """Continue training for ``max_epochs`` more epochs (initialising on the first call)."""
+        """Train ``max_epochs`` more epochs, continuing from the current state (or from the
+        checkpoint in ``checkpoint_dir``; initialising on the very first call)."""
+        self.check_hyperparameters()
+        checkpoint = self.checkpoint_file()
+        if not self.initialized_ and checkpoint is not None:
+            self.resume_from(checkpoint)
         first = not self.initialized_
         X, encoded = self.prepare_fit_data(X, y, reset=first)
-        with self.seeded(offset=0 if first else len(self.history_)):
+        with self.seeded(continuing=not first):
             if first:
                 self.initialize()
-            NeuralNet.partial_fit(self, X, encoded, **fit_params)
+            self.run_training(X, encoded, self.max_epochs, **fit_params)
         return self
+
+    def run_training(self, X, y, epochs, **fit_params):
+        """skorch's training loop for ``epochs`` epochs, made safe to stop.
+
+        Ctrl-C (or a ``KeyboardInterrupt`` from a callback) ends training after the current
+        step and leaves a fitted embedder; a loss or gradient that is not finite stops it with
+        a :class:`TrainingDivergedError`, keeping the last good weights. An epoch left
+        unfinished is removed from the history, so ``warm_start`` counts completed epochs.
+        """
+        self.notify("on_train_begin", X=X, y=y)
+        self._weight_snapshots = WeightSnapshots()
+        try:
+            with InterruptRequest() as self._interrupt_request:
+                self.fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt:
+            self.drop_unfinished_epoch()
+            if self.verbose:
+                print(f"Training interrupted after {len(self.history)} complete epoch(s); "
+                      "the embedder keeps the weights of its last completed step.")
+        except TrainingDivergedError:
+            self.drop_unfinished_epoch()
+            raise
+        finally:
+            vars(self).pop("_weight_snapshots", None)
+            vars(self).pop("_interrupt_request", None)
+            self.notify("on_train_end", X=X, y=y)
+
+    def drop_unfinished_epoch(self):
+        if len(self.history) and "train_batch_count" not in self.history[-1]:
+            del self.history[-1]
+
+    def on_epoch_begin(self, net, **kwargs):
+        super().on_epoch_begin(net, **kwargs)
+        if hasattr(self, "_weight_snapshots"):
+            self._weight_snapshots.take(self)
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        # Ctrl-C stops here, once the callbacks have seen the end of the batch before
+        request = getattr(self, "_interrupt_request", None)
+        if request is not None and request.requested:
+            raise KeyboardInterrupt
+        super().on_batch_begin(net, batch=batch, training=training, **kwargs)
+
+    def on_batch_end(self, net, batch=None, training=False, **kwargs):
+        super().on_batch_end(net, batch=batch, training=training, **kwargs)
+        if training and hasattr(self, "_weight_snapshots"):
+            self._weight_snapshots.confirm()
+
+    def on_epoch_end(self, net, **kwargs):
+        super().on_epoch_end(net, **kwargs)
+        self.rng_state_ = capture_rng(self.device)
 
     def augment(self, X):
         """Random horizontal flips of half the images of a training batch."""
@@ -457,6 +585,9 @@ class HypersphereEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
 
     def initialize(self):
         super().initialize()
+        if isinstance(self.callbacks, str) and self.callbacks == "disable":
+            # skorch leaves out every callback; those of the training recipe stay
+            self.callbacks_ = [(name, cb.initialize()) for name, cb in self.training_callbacks()]
         # float16 gradients underflow without loss scaling; bfloat16 has float32's range.
         if self.mixed_precision == "fp16":
             self.grad_scaler_ = torch.amp.GradScaler(torch.device(self.device).type)
@@ -465,18 +596,157 @@ class HypersphereEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
         return self
 
     def train_step(self, batch, **fit_params):
+        """One optimizer step; the gradients are clipped and checked before it is taken."""
         scaler = getattr(self, "grad_scaler_", None)
+        steps = []
+
+        def closure():
+            self._zero_grad_optimizer()
+            step = self.train_step_single(batch, **fit_params)
+            steps.append(step)
+            if scaler is not None:
+                scaler.unscale_(self.optimizer_)  # callbacks and clipping see true values
+            self.notify("on_grad_computed", named_parameters=TeeGenerator(
+                self.get_all_learnable_params()), batch=batch, training=True)
+            self.check_step(step)
+            return step["loss"]
+
         if scaler is None:
-            return super().train_step(batch, **fit_params)
-        # GradScaler cannot step an optimizer through skorch's closure: the same step, unrolled.
-        self._zero_grad_optimizer()
-        step = self.train_step_single(batch, **fit_params)
-        scaler.unscale_(self.optimizer_)  # callbacks such as gradient clipping see true values
-        self.notify("on_grad_computed", named_parameters=TeeGenerator(
-            self.get_all_learnable_params()), batch=batch, training=True)
-        scaler.step(self.optimizer_)
-        scaler.update()
-        return step
+            self.optimizer_.step(closure)
+        else:  # GradScaler cannot step an optimizer through a closure: the same, unrolled
+            closure()
+            scaler.step(self.optimizer_)
+            scaler.update()
+        return steps[0]
+
+    def check_step(self, step):
+        """Clip the gradients (``max_grad_norm``); stop when loss or gradients are not finite.
+
+        Runs before the optimizer's step, so a bad step is never taken. With float16 loss
+        scaling infinite gradients are expected now and then (the scaler skips those steps),
+        so only the loss is checked.
+        """
+        params = [p for _, p in self.get_all_learnable_params()]
+        norm = gradient_norm(params, self.max_grad_norm)
+        loss = step["loss"].detach().float()
+        checked = loss if hasattr(self, "grad_scaler_") else loss + norm.to(loss.device)
+        if not torch.isfinite(checked):
+            self.diverged(step, float(loss), float(norm))
+
+    def diverged(self, step, loss, norm):
+        """Keep the last good weights and raise a :class:`TrainingDivergedError`."""
+        usable = bool(torch.isfinite(step["y_pred"].detach()).all()) and all(
+            bool(torch.isfinite(p.detach()).all()) for _, p in self.get_all_learnable_params()
+        )
+        snapshots = getattr(self, "_weight_snapshots", None)
+        if usable:
+            kept = "the weights of its last completed step"
+        elif snapshots is not None and snapshots.restore(self):
+            kept = "the last weights known to be good (from the start of an epoch)"
+        else:
+            kept = "its current weights, which may not be finite"
+        raise TrainingDivergedError(divergence_message(self, loss, norm, kept))
+
+    # -- checkpoints and safe persistence -------------------------------------------------------
+    def checkpoint_file(self):
+        """The checkpoint in ``checkpoint_dir``, or None when there is none."""
+        if not isinstance(self.checkpoint_dir, (str, os.PathLike)):
+            return None
+        path = Path(self.checkpoint_dir) / CHECKPOINT_NAME
+        return path if path.is_file() else None
+
+    def resume_from(self, path):
+        """Take the whole training state of the checkpoint at ``path`` into this embedder."""
+        document, tensors = read_model_file(path)
+        if document.get("class") != type(self).__name__ or "fitted" not in document:
+            raise ValueError(
+                f"{path} is not a checkpoint of a fitted {type(self).__name__}; use another "
+                "checkpoint_dir, or delete the file to start afresh."
+            )
+        ours = encode_params(self.get_params(deep=False))
+        changed = sorted(
+            name for name in set(ours) | set(document["params"])
+            if name.split("__")[0] not in RESUMABLE_WITH_OTHER
+            and ours.get(name) != document["params"].get(name)
+        )
+        if changed:
+            warnings.warn(
+                f"resuming {path} with settings other than those it was written with "
+                f"({', '.join(changed)}): the result will differ from an uninterrupted run.",
+                UserWarning, stacklevel=3,
+            )
+        self.import_state(document["fitted"], tensors, path)
+        if self.verbose:
+            print(f"Resuming from {path} after epoch {len(self.history)}.")
+
+    def export_state(self, training_state=False):
+        """``(attributes, tensors)`` of the fitted embedder, for the safe file format."""
+        attributes = {
+            name: encode(getattr(self, name))
+            for name in ("classes_", "n_classes_", "holdout_classes_", "training_classes_",
+                         "embedding_dim_", "n_features_in_", "feature_names_in_")
+            if hasattr(self, name)
+        }
+        attributes["input_spec_"] = encode(asdict(self.input_spec_))
+        attributes["history"] = [
+            {key: value for key, value in row.items() if is_json_value(value)}
+            for row in self.history
+        ]
+        tensors = {f"{part}.{key}": value
+                   for part in ("module", "criterion")
+                   for key, value in unwrapped(getattr(self, part + "_")).state_dict().items()}
+        if self.input_spec_.kind == "features":
+            tensors["feature_mean"] = torch.from_numpy(np.asarray(self.feature_mean_))
+            tensors["feature_scale"] = torch.from_numpy(np.asarray(self.feature_scale_))
+        if training_state:
+            optimizer = self.optimizer_.state_dict()
+            attributes["optimizer"] = {
+                "param_groups": encode(optimizer["param_groups"]),
+                "state": {str(index): {k: encode(v) for k, v in values.items()
+                                       if not torch.is_tensor(v)}
+                          for index, values in optimizer["state"].items()},
+            }
+            for index, values in optimizer["state"].items():
+                tensors.update({f"optimizer.{index}.{k}": v for k, v in values.items()
+                                if torch.is_tensor(v)})
+            for device, state in getattr(self, "rng_state_", {}).items():
+                tensors[f"rng.{device}"] = state
+            if hasattr(self, "grad_scaler_"):
+                attributes["grad_scaler"] = encode(self.grad_scaler_.state_dict())
+        return attributes, tensors
+
+    def import_state(self, attributes, tensors, path="the model file"):
+        """Rebuild the fitted embedder from what :meth:`export_state` gave."""
+        for name in ("classes_", "n_classes_", "holdout_classes_", "training_classes_",
+                     "embedding_dim_", "n_features_in_", "feature_names_in_"):
+            if name in attributes:
+                setattr(self, name, decode(attributes[name]))
+        self.input_spec_ = InputSpec(**decode(attributes["input_spec_"]))
+        if self.input_spec_.kind == "features":
+            self.feature_mean_ = tensors["feature_mean"].numpy()
+            self.feature_scale_ = tensors["feature_scale"].numpy()
+        with self.forked_rng():  # the random initialisation is overwritten at once
+            self.initialize()
+        try:
+            for part in ("module", "criterion"):
+                state = {k[len(part) + 1:]: v for k, v in tensors.items()
+                         if k.startswith(part + ".")}
+                unwrapped(getattr(self, part + "_")).load_state_dict(state)
+        except RuntimeError as error:
+            raise ValueError(
+                f"the weights in {path} do not fit the network built from its settings "
+                f"({str(error).splitlines()[0]} ...); if it was saved with a custom backbone, "
+                "pass that same backbone to load()."
+            ) from None
+        self.history_ = History(attributes["history"])
+        if "optimizer" in attributes:
+            self.optimizer_.load_state_dict(optimizer_state(attributes["optimizer"], tensors))
+        rng = {key[4:]: value for key, value in tensors.items() if key.startswith("rng.")}
+        if rng:
+            self.rng_state_ = rng
+        if "grad_scaler" in attributes and hasattr(self, "grad_scaler_"):
+            self.grad_scaler_.load_state_dict(decode(attributes["grad_scaler"]))
+        return self
 
     # -- embedding -----------------------------------------------------------------------------
     def embed_batch(self, batch):
@@ -520,6 +790,27 @@ class HypersphereEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
         return out
 
 
+def is_json_value(value):
+    """Whether a history entry is plain JSON data (user callbacks may record anything)."""
+    if isinstance(value, (list, tuple)):
+        return all(is_json_value(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and is_json_value(v) for k, v in value.items())
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
+def optimizer_state(saved, tensors):
+    """The optimizer's ``state_dict`` from its JSON part and its tensors."""
+    state = {}
+    for index, values in saved["state"].items():
+        state[int(index)] = {k: decode(v) for k, v in values.items()}
+    for key, value in tensors.items():
+        if key.startswith("optimizer."):
+            _, index, name = key.split(".", 2)
+            state.setdefault(int(index), {})[name] = value
+    return {"state": state, "param_groups": decode(saved["param_groups"])}
+
+
 HypersphereEmbedder.__init__.__signature__ = inspect.Signature(
     named_parameters(HypersphereEmbedder.__init__)
 )
@@ -558,7 +849,7 @@ class PathDataset(torch.utils.data.Dataset):
                 f"{self.spec.shape} like the others: give image_loader a size=(height, width)."
             )
         label = -1 if self.y is None else int(self.y[index])
-        return torch.from_numpy(np.ascontiguousarray(image)), label
+        return torch.from_numpy(np.array(image)), label  # a writable copy
 
 
 class BatchIndices(torch.utils.data.Sampler):
