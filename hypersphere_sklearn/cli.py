@@ -77,15 +77,14 @@ def load_images(source, lfw_path=None):
 
 
 def load_model(path):
-    import joblib
+    """A pipeline saved by ``train``, in the safe format: loading it runs no code from it."""
+    from .persistence import load
 
-    path = Path(path)
-    if not path.is_file():
-        raise CommandError(f"no model file {path}.")
-    try:
-        return joblib.load(path)
-    except Exception as error:  # a truncated or foreign file
-        raise CommandError(f"{path} is not a model saved by this tool ({error}).") from error
+    model = load(path)
+    if not (hasattr(model, "steps") and hasattr(model[-1], "threshold_")):
+        raise CommandError(f"{path} holds a {type(model).__name__}, not a fitted pipeline "
+                           "saved by 'hypersphere-sklearn train'.")
+    return model
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -108,8 +107,9 @@ def build_embedder(args):
 
 
 def command_train(args):
-    import joblib
     from sklearn.pipeline import Pipeline
+
+    from .persistence import save
 
     images, labels, description = load_images(args.data, args.lfw)
     if labels is None:
@@ -119,8 +119,7 @@ def command_train(args):
     model = Pipeline([("embed", build_embedder(args)), ("verify", CosineVerifier())])
     model.fit(images, labels)
     verifier = model[-1]
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(model, args.out)
+    save(model, args.out)
     say(f"threshold {verifier.threshold_:.4f} (calibrated on {verifier.calibrated_on_}); "
         f"model saved to {args.out}")
 
@@ -129,8 +128,7 @@ def command_embed(args):
     model = load_model(args.model)
     images, _, description = load_images(args.data, args.lfw)
     say(f"embedding {len(images)} images of {description}")
-    embeddings = model[:-1].transform(images) if hasattr(model, "steps") else model.transform(
-        images)
+    embeddings = model[:-1].transform(images)
     np.save(args.out, embeddings)
     say(f"saved {embeddings.shape[0]} x {embeddings.shape[1]} embeddings to {args.out}")
 
@@ -241,17 +239,18 @@ def make_parser():
 
     train = commands.add_parser("train", help="train a model and save it",
                                 description="Train an embedder and a CosineVerifier, and save "
-                                            "the pipeline (joblib).")
+                                            "the pipeline in the safe format (safetensors "
+                                            "weights, JSON settings; loading runs no code).")
     train.add_argument("--data", default="olivetti",
                        help="olivetti, lfw, lfw-view1-train, an image folder "
                             "(<root>/<identity>/<image>), or a .npz (images, target)")
     train.add_argument("--lfw", help="path of the LFW arrays (.npz or its folder)")
-    train.add_argument("--out", default="model.joblib")
+    train.add_argument("--out", default="model.safetensors")
     training_arguments(train)
     train.set_defaults(run=command_train)
 
     embed = commands.add_parser("embed", help="images to a .npy of embeddings")
-    embed.add_argument("--model", required=True)
+    embed.add_argument("--model", required=True, help="a model saved by train")
     embed.add_argument("--data", required=True,
                        help="olivetti, lfw, an image folder, a .npz or a .npy of images")
     embed.add_argument("--lfw", help="path of the LFW arrays")
@@ -259,7 +258,7 @@ def make_parser():
     embed.set_defaults(run=command_embed)
 
     evaluate = commands.add_parser("evaluate", help="verification figures on a pairs protocol")
-    evaluate.add_argument("--model", required=True)
+    evaluate.add_argument("--model", required=True, help="a model saved by train")
     evaluate.add_argument("--protocol", choices=["lfw-view1", "lfw-view2", "pairs"],
                           default="lfw-view1",
                           help="LFW View 1 test pairs, View 2's ten folds, or pairs built "

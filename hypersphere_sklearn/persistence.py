@@ -201,7 +201,10 @@ def decode(value):
         dtype = object if content["dtype"] == "object" else np.dtype(content["dtype"])
         return np.array(content["values"], dtype=dtype).reshape(content["shape"])
     if tag == "$image_loader":
-        return ImageLoader(**decode(content))
+        try:
+            return ImageLoader(**decode(content))
+        except TypeError as error:
+            raise ModelFileError(f"malformed image_loader in the model file: {error}") from None
     if tag == "$optimizer":
         optimizer = getattr(torch.optim, str(content), None)
         if not (isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer)):
@@ -291,6 +294,13 @@ def build_estimator(entry, tensors, prefix, overrides, path):
             f"{path}: {', '.join(f'{name} ({what})' for name, what in missing)} could not be "
             "stored in the file and are back at their defaults; pass them to load() to set "
             "them.", UserWarning, stacklevel=4)
+    device = params.get("device")
+    if (isinstance(device, str) and device.startswith("cuda") and "device" not in overrides
+            and not torch.cuda.is_available()):
+        warnings.warn(f"{path} was saved with device={device!r}, which this machine lacks; "
+                      "loading on the CPU (pass device=... to choose).", UserWarning,
+                      stacklevel=4)
+        params["device"] = "cpu"
     estimator = cls(**{**params, **overrides})
     if "fitted" in entry:
         own = {name[len(prefix):]: t for name, t in tensors.items() if name.startswith(prefix)}

@@ -27,17 +27,21 @@ def small_data(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model(small_data):
-    path = small_data / "model.joblib"
+    path = small_data / "model.safetensors"
     assert run("train", "--data", small_data / "faces.npz", "--method", "cosface",
                "--margin", 0.2, "--epochs", 1, "--out", path) == 0
     return path
 
 
-def test_train_saves_a_pipeline(model, capsys):
-    import joblib
+def test_train_saves_a_pipeline_in_the_safe_format(model, capsys):
+    from safetensors import safe_open
 
-    pipe = joblib.load(model)
+    import hypersphere_sklearn as hs
+
+    pipe = hs.load(model)
     assert pipe[0].margin == 0.2 and hasattr(pipe[-1], "threshold_")
+    with safe_open(model, "pt") as f:  # a plain safetensors file, readable by any tool
+        assert f.metadata()["format"] == "hypersphere-sklearn"
 
 
 def test_embed_writes_npy(model, small_data, tmp_path, capsys):
@@ -53,7 +57,7 @@ def test_evaluate_on_lfw_view1_and_view2(tmp_path, capsys):
     lfw = fake_lfw_arrays(tmp_path / "lfw.npz")
     images = np.load(lfw)["images"]
     np.savez(tmp_path / "train.npz", images=images, target=np.load(lfw)["target"])
-    model = tmp_path / "m.joblib"
+    model = tmp_path / "m.safetensors"
     assert run("train", "--data", tmp_path / "train.npz", "--epochs", 1, "--out", model) == 0
     for protocol in ("lfw-view1", "lfw-view2"):
         assert run("evaluate", "--model", model, "--protocol", protocol, "--lfw", lfw,
@@ -77,8 +81,8 @@ def test_demo_quick_writes_results_and_plots(tmp_path, capsys):
         (["train", "--data", "nowhere.npz"], "no data 'nowhere.npz'"),
         (["train", "--method", "normface", "--margin", "0.3", "--epochs", "1"],
          "--margin is not a parameter of --method normface"),
-        (["embed", "--model", "missing.joblib", "--data", "olivetti"], "no model file"),
-        (["evaluate", "--model", "missing.joblib"], "no model file"),
+        (["embed", "--model", "missing.safetensors", "--data", "olivetti"], "no model file"),
+        (["evaluate", "--model", "missing.safetensors"], "no model file"),
         (["train", "--epochs", "0"], "max_epochs"),
     ],
 )
@@ -93,11 +97,25 @@ def test_missing_lfw_is_one_line(model, tmp_path, capsys):
     assert "HYPERSPHERE_LFW" in capsys.readouterr().err
 
 
-def test_bad_file_is_one_line(tmp_path, capsys):
-    bad = tmp_path / "bad.joblib"
+def test_bad_files_are_one_line(model, tmp_path, capsys):
+    bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not a model")
     assert run("embed", "--model", bad, "--data", "olivetti") == 2
-    assert "is not a model saved by this tool" in capsys.readouterr().err
+    assert "is not a complete model file" in capsys.readouterr().err
+    bad.write_bytes(model.read_bytes()[:-100])
+    assert run("evaluate", "--model", bad) == 2
+    assert "truncated" in capsys.readouterr().err
+    data = bytearray(model.read_bytes())
+    data[-5] ^= 1
+    bad.write_bytes(bytes(data))
+    assert run("embed", "--model", bad, "--data", "olivetti") == 2
+    err = capsys.readouterr().err
+    assert "altered after it was saved" in err and len(err.strip().splitlines()) == 1
+    import hypersphere_sklearn as hs
+
+    hs.CosineVerifier().save(bad)
+    assert run("embed", "--model", bad, "--data", "olivetti") == 2
+    assert "not a fitted pipeline saved by" in capsys.readouterr().err
 
 
 def test_help_of_every_command_and_python_dash_m():

@@ -143,7 +143,7 @@ def test_clipping_bounds_the_norm_of_an_sgd_step():
                          callbacks=[("start", start)]).fit(X, y)
         after = [p.detach() for _, p in embedder.get_all_learnable_params()]
         return float(torch.linalg.vector_norm(
-            torch.cat([(a - b).reshape(-1) for a, b in zip(after, start.params)])))
+            torch.cat([(a - b).reshape(-1) for a, b in zip(after, start.params, strict=True)])))
 
     assert step_length(1e-3) == pytest.approx(1e-3, rel=1e-4)
     assert step_length(None) > 1e-2
