@@ -33,16 +33,19 @@ class InputScaler(nn.Module):
     """``(x − offset) · scale`` in float32: pixel or feature standardisation inside the model.
 
     Keeping it in the model lets the data travel as uint8 (four times less memory and
-    host-to-device traffic) and makes a saved model carry its own preprocessing.
+    host-to-device traffic) and makes a saved model carry its own preprocessing. Values are
+    clipped to ±``limit`` (10,000 standard units by default: only absurd outliers), so that no
+    finite input can overflow the network into NaN.
     """
 
-    def __init__(self, offset, scale):
+    def __init__(self, offset, scale, limit=1e4):
         super().__init__()
         self.register_buffer("offset", torch.as_tensor(offset, dtype=torch.float32))
         self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
+        self.limit = limit
 
     def forward(self, x):
-        return (x.float() - self.offset) * self.scale
+        return ((x.float() - self.offset) * self.scale).clamp(-self.limit, self.limit)
 
 
 class MLP(nn.Module):
@@ -321,7 +324,8 @@ def infer_embedding_dim(backbone, input_shape):
     except Exception as error:  # the user's module does not take this input
         raise ValueError(
             f"the backbone failed on inputs of shape (batch, {', '.join(map(str, input_shape))}):"
-            f" {error}"
+            f" {str(error).strip()}. Use larger images or a backbone for this input (e.g. "
+            "backbone='mlp', which takes each image as one vector)."
         ) from error
     finally:
         backbone.train(was_training)

@@ -11,8 +11,8 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from .metrics import (
     best_accuracy_threshold,
     equal_error_rate,
+    normalize_rows,
     pair_similarity,
-    row_norms,
     threshold_at_far,
 )
 from .model_selection import make_pairs
@@ -44,16 +44,15 @@ def unit_rows(E, what="embeddings", zero="raise"):
     """Rows scaled to unit norm. All-zero rows have no direction: they raise a ValueError, or
     with ``zero="keep"`` stay zero (cosine 0 to everything, as scikit-learn's
     ``cosine_similarity`` has it)."""
-    norms = row_norms(E)[:, None]
-    if np.any(norms == 0):
-        if zero == "raise":
-            rows = np.flatnonzero(norms[:, 0] == 0)[:5].tolist()
+    if zero == "raise":
+        zeros = ~np.any(E != 0, axis=1)
+        if zeros.any():
+            rows = np.flatnonzero(zeros)[:5].tolist()
             raise ValueError(
                 f"{what} has all-zero rows {rows}: a zero vector has no direction to compare "
                 "by cosine. Remove them or check the embedder."
             )
-        norms = np.where(norms == 0, 1.0, norms)
-    return E / norms
+    return normalize_rows(E)
 
 
 class CosineVerifier(SavableMixin, ClassifierMixin, BaseEstimator):

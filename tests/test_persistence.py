@@ -26,7 +26,7 @@ EMBEDDERS = [getattr(_methods, name) for name in hs.embedders.__all__
 
 def quick(cls=hs.NormFaceEmbedder, **params):
     return cls(**{"max_epochs": 2, "batch_size": 32, "verbose": 0, "random_state": 0,
-                  **params})
+                  "device": "cpu", **params})
 
 
 @pytest.fixture(scope="module")
@@ -255,3 +255,14 @@ def test_saving_is_atomic_and_warning_free(fitted_pipeline, tmp_path):
         path = hs.save(fitted_pipeline, tmp_path / "sub" / "m.safetensors")
         hs.load(path)
     assert [p.name for p in path.parent.iterdir()] == ["m.safetensors"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_gpu_model_round_trips_and_loads_on_the_cpu(blobs, tmp_path):
+    X, y = blobs
+    embedder = quick(device="cuda").fit(X, y)
+    path = embedder.save(tmp_path / "gpu.safetensors")
+    on_gpu, on_cpu = hs.load(path), hs.load(path, device="cpu")
+    assert next(on_gpu.module_.parameters()).is_cuda
+    np.testing.assert_allclose(on_gpu.transform(X), embedder.transform(X), atol=1e-6)
+    np.testing.assert_allclose(on_cpu.transform(X), embedder.transform(X), atol=1e-4)

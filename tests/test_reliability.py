@@ -18,8 +18,9 @@ EMBEDDERS = [getattr(_methods, name) for name in hs.embedders.__all__
 
 
 def quick(cls=hs.NormFaceEmbedder, **params):
+    """On the CPU: bitwise comparisons (GPU kernels need not be deterministic)."""
     return cls(**{"max_epochs": 3, "batch_size": 32, "verbose": 0, "random_state": 0,
-                  **params})
+                  "device": "cpu", **params})
 
 
 def weights(embedder):
@@ -264,3 +265,20 @@ def test_no_warning_for_a_plain_fit(faces_16px):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         quick(max_epochs=1).fit(images, target)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_checkpoints_and_divergence_on_the_gpu(faces_16px, tmp_path):
+    images, target = faces_16px
+    stopped = quick(max_epochs=3, device="cuda", checkpoint_dir=tmp_path,
+                    callbacks=[("stop", At("on_epoch_end", 1, 0, interrupt))])
+    stopped.fit(images, target)
+    assert "cuda" in stopped.rng_state_
+    resumed = quick(max_epochs=3, device="cuda", checkpoint_dir=tmp_path, warm_start=True)
+    resumed.fit(images, target)
+    assert len(resumed.history) == 3 and np.isfinite(resumed.transform(images)).all()
+    poisoned = quick(device="cuda", callbacks=[
+        ("poison", At("on_grad_computed", 1, 2, poison_gradient))])
+    with pytest.raises(TrainingDivergedError, match="epoch 1, batch 2"):
+        poisoned.fit(images, target)
+    assert np.isfinite(poisoned.transform(images)).all()

@@ -152,7 +152,7 @@ def threshold_gap(holdout, faces):
     seen, unseen = people < 30, people >= 30
     pipe = Pipeline([
         ("embed", hs.NormFaceEmbedder(max_epochs=12, verbose=0, random_state=0,
-                                      calibration_holdout=holdout)),
+                                      calibration_holdout=holdout, device="cpu")),
         ("verify", hs.CosineVerifier()),
     ]).fit(images[seen], people[seen])
     E = pipe[:-1].transform(images[unseen])
@@ -183,7 +183,8 @@ def test_pipeline_fit_predict_score_on_faces(faces_32px):
     results = {}
     for calibration in ("accuracy", "far"):
         pipe = Pipeline([
-            ("embed", hs.ArcFaceEmbedder(max_epochs=12, verbose=0, random_state=0)),
+            ("embed", hs.ArcFaceEmbedder(max_epochs=12, verbose=0, random_state=0,
+                                         device="cpu")),  # the figures measured on the CPU
             ("verify", hs.CosineVerifier(calibration=calibration, target_far=0.01)),
         ]).fit(images[enrolled][::2], people[enrolled][::2])
         results[calibration] = (pipe.score(probes, truth),

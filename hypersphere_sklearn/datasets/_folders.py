@@ -108,7 +108,10 @@ class ImageLoader:
                     image = image.resize((self.size[1], self.size[0]), Image.BILINEAR)
                 return np.asarray(image, dtype=np.uint8)
         except (OSError, ValueError, SyntaxError) as error:
-            raise ValueError(f"cannot read image {os.fspath(path)}: {error}") from error
+            raise ValueError(
+                f"cannot read image {os.fspath(path)}: {error}. Replace or remove the file, or "
+                "pass image_loader=ImageLoader(on_error='skip') to leave it out."
+            ) from error
 
     def readable(self, paths):
         """Mask of the files that decode; with ``on_error="raise"`` the first bad one raises."""

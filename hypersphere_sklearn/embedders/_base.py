@@ -315,9 +315,11 @@ class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, Transfo
             self.holdout_classes_ = self.choose_holdout(classes)
             self.training_classes_ = np.setdiff1d(classes, self.holdout_classes_)
             self.input_spec_ = spec
-            if spec.kind == "features":
-                self.feature_mean_ = X.mean(axis=0)
-                self.feature_scale_ = 1.0 / np.maximum(X.std(axis=0), 1e-6)
+            if spec.kind == "features":  # in float64: float32 sums of large values overflow
+                self.feature_mean_ = X.mean(axis=0, dtype=np.float64).astype(np.float32)
+                std = X.std(axis=0, dtype=np.float64)
+                self.feature_scale_ = np.clip(1.0 / np.maximum(std, 1e-6), 1e-30, None).astype(
+                    np.float32)
         else:
             unseen = np.setdiff1d(classes, self.classes_)
             if len(unseen):
@@ -826,7 +828,10 @@ class ArrayDataset(torch.utils.data.Dataset):
         return len(self.X)
 
     def __getitem__(self, indices):
-        batch = torch.from_numpy(np.array(self.spec.to_model_layout(self.X[indices])))
+        batch = np.array(self.spec.to_model_layout(self.X[indices]))
+        if batch.dtype in (np.uint16, np.uint32, np.uint64):  # torch cannot flip these
+            batch = batch.astype(np.float32)
+        batch = torch.from_numpy(batch)
         labels = None if self.y is None else torch.as_tensor(self.y[indices])
         return batch, labels
 
