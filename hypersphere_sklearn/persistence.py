@@ -84,6 +84,13 @@ def read_model_file(path):
     if not path.is_file():
         raise FileNotFoundError(f"no model file {path}.")
     data = path.read_bytes()
+    is_pickle = data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
+    if data[8:9] != b"{" and (is_pickle or data[:4] == b"PK\x03\x04"):  # torch.save: a zip
+        raise ModelFileError(
+            f"{path} is a pickle (joblib or torch.save) file, not a model file of this library: "
+            "loading a pickle runs code from it, so load() never opens one. If you trust its "
+            "source, load it with joblib and save it again with save()."
+        )
     try:
         metadata = read_header(data).get("__metadata__") or {}
         tensors = from_safetensors(data)

@@ -225,12 +225,15 @@ def test_pickles_and_other_files_are_refused_and_never_run(tmp_path, fitted_pipe
         os.remove(marker)
     evil = tmp_path / "evil.safetensors"
     evil.write_bytes(pickle.dumps(Exploit()))
-    with pytest.raises(ModelFileError, match="not a complete model file"):
+    with pytest.raises(ModelFileError, match="loading a pickle runs code"):
         hs.load(evil)
     assert not os.path.exists(marker)
     joblib.dump(fitted_pipeline, tmp_path / "model.joblib")
-    with pytest.raises(ModelFileError, match="not a complete model file"):
+    with pytest.raises(ModelFileError, match="is a pickle"):
         hs.load(tmp_path / "model.joblib")
+    torch.save({"w": torch.zeros(3)}, tmp_path / "weights.pt")
+    with pytest.raises(ModelFileError, match="is a pickle"):
+        hs.load(tmp_path / "weights.pt")
     save_file({"w": torch.zeros(3)}, tmp_path / "foreign.safetensors")
     with pytest.raises(ModelFileError, match="not one written by hypersphere-sklearn"):
         hs.load(tmp_path / "foreign.safetensors")
@@ -266,3 +269,13 @@ def test_a_gpu_model_round_trips_and_loads_on_the_cpu(blobs, tmp_path):
     assert next(on_gpu.module_.parameters()).is_cuda
     np.testing.assert_allclose(on_gpu.transform(X), embedder.transform(X), atol=1e-6)
     np.testing.assert_allclose(on_cpu.transform(X), embedder.transform(X), atol=1e-4)
+
+
+def test_a_pickle_with_protocol_0_is_refused_too(tmp_path):
+    marker = tmp_path / "ran"
+    evil = tmp_path / "old.safetensors"
+    evil.write_bytes(pickle.dumps(Exploit(), protocol=0).replace(
+        b"/tmp/hypersphere-exploit-ran", str(marker).encode()))
+    with pytest.raises(ModelFileError, match="not a complete model file"):
+        hs.load(evil)
+    assert not marker.exists()
