@@ -15,6 +15,9 @@ Each operation is timed beside its plain cost, measured in the same run:
   preallocated buffer (the full 10,000 x 1,000,000 result would need 40 GB).
 
 Target (issue 5): each within 1.3x of its plain cost.
+
+CosineVerifier computes with numpy on the CPU (it has no device), so this benchmark has no
+``--device`` option: on a machine with a GPU it still measures the CPU.
 """
 
 import argparse
