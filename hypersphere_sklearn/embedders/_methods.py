@@ -25,7 +25,14 @@ COMMON_PARAMETERS = """
         Weight decay of weight matrices and kernels. Biases, normalisation layers and the
         learnable scalars (scale, α, radius) get none.
     lr_schedule : {"cosine", None}, default="cosine"
-        Cosine annealing of the learning rate over ``max_epochs``, or a constant rate.
+        Cosine annealing of the learning rate over ``max_epochs``, or a constant rate. The
+        rate of each epoch depends on its number alone, so a resumed run follows the same
+        schedule as an uninterrupted one.
+    max_grad_norm : float or None, default=None
+        Clip the total norm of the gradients to this value before each step (gradient
+        clipping); None does not clip. Steps whose loss or gradients are not finite are never
+        taken: training stops with a ``TrainingDivergedError`` naming the epoch, the batch,
+        the likely cause and the fix, and the embedder keeps its last good weights.
     random_flip : bool, default=True
         Flip half of each training batch of images horizontally.
     flip_fusion : bool, default=False
@@ -58,7 +65,15 @@ COMMON_PARAMETERS = """
     iterator_train, iterator_valid : class, default=torch.utils.data.DataLoader
         Data loaders; arguments as ``iterator_train__num_workers=2``.
     warm_start : bool, default=False
-        Continue from the current weights at the next ``fit`` instead of starting over.
+        ``fit`` continues the training so far (or the checkpoint in ``checkpoint_dir``), with
+        its optimizer state, schedule and random state, until ``max_epochs`` epochs in all,
+        as gradient boosting continues to ``n_estimators``; raise ``max_epochs`` to train
+        longer. ``partial_fit`` always continues, for ``max_epochs`` more epochs.
+    checkpoint_dir : str, path or None, default=None
+        Write the whole training state to ``<checkpoint_dir>/checkpoint.safetensors`` after
+        each epoch (atomically, in the safe format). With ``warm_start=True`` a new estimator
+        with the same settings resumes from it and ends with the same weights as an
+        uninterrupted run (on the CPU). Do not share one directory between parallel fits.
     compile : bool, default=False
         ``torch.compile`` the backbone and the head (arguments as ``compile__mode=...``).
 """
@@ -83,7 +98,10 @@ COMMON_ATTRIBUTES = """
     criterion_ : torch.nn.Module
         The loss head, with its class proxies.
     history_ : skorch.History
-        Per-epoch training record.
+        Per-epoch training record (loss, learning rate, duration); only completed epochs.
+    rng_state_ : dict of torch.Tensor
+        torch's random state at the end of the last completed epoch, from which a warm start
+        continues.
 """
 
 
