@@ -385,7 +385,19 @@ def load(path, **params):
         No file at ``path``.
     ModelFileError
         (a ``ValueError``) The file is truncated, altered since it was saved, not a model
-        file of this library, or of a newer format.
+        file of this library, a pickle, or of a newer format.
+
+    See Also
+    --------
+    save : the inverse; its example loads what it saved.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from hypersphere_sklearn import NormFaceEmbedder, load, save
+    >>> path = save(NormFaceEmbedder(scale=20.0), pathlib.Path(tempfile.mkdtemp()) / "m.st")
+    >>> load(path, device="cpu")
+    NormFaceEmbedder(device='cpu', scale=20.0)
     """
     from sklearn.pipeline import Pipeline
 

@@ -46,6 +46,9 @@ def gradient_norm(parameters, max_norm=None):
         return torch.zeros(())
     if max_norm is not None:
         return torch.nn.utils.clip_grad_norm_(grads, max_norm)
+    total_norm = getattr(torch.nn.utils, "get_total_norm", None)  # torch >= 2.6: fused
+    if total_norm is not None:
+        return total_norm([p.grad for p in grads])
     return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad.detach())
                                                  for p in grads]))
 
