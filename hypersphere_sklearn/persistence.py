@@ -231,9 +231,8 @@ def encode_params(params):
         try:
             encoded[name] = encode(value)
         except TypeError:
-            encoded[name] = {"$unsaved": f"{type(value).__module__}.{type(value).__qualname__}"
-                             if not isinstance(value, type) else
-                             f"{value.__module__}.{value.__qualname__}"}
+            kind = value if isinstance(value, type) else type(value)
+            encoded[name] = {"$unsaved": f"{kind.__module__}.{kind.__qualname__}"}
     return encoded
 
 

@@ -26,6 +26,7 @@ from hypersphere_sklearn import cli, metrics
 from . import test_embedders_input as embedder_inputs
 from . import test_heads_validation as head_arguments
 from . import test_verifier as verifier_inputs
+from .test_persistence import TinyNet
 
 
 @dataclass
@@ -90,16 +91,8 @@ def corrupt_image_folder(scratch):
 
 
 def custom_backbone(scratch):
-    class TinyNet(torch.nn.Module):
-        def __init__(self, in_features=64, embedding_dim=8):
-            super().__init__()
-            self.layer = torch.nn.Linear(in_features, embedding_dim)
-
-        def forward(self, x):
-            return self.layer(x.flatten(1))
-
-    model = hs.NormFaceEmbedder(backbone=TinyNet, max_epochs=1, verbose=0).fit(
-        embedder_inputs.IMAGES, embedder_inputs.LABELS)
+    model = hs.NormFaceEmbedder(backbone=TinyNet, backbone__in_features=64, max_epochs=1,
+                                verbose=0).fit(embedder_inputs.IMAGES, embedder_inputs.LABELS)
     return hs.load(model.save(scratch / "custom.safetensors"))
 
 

@@ -146,10 +146,11 @@ def divergence_message(net, loss, norm, kept):
     fixes = [f"lower the learning rate (e.g. lr={net.lr / 10:g})"]
     if net.max_grad_norm is None:
         fixes.append("clip gradients (e.g. max_grad_norm=5.0)")
-    if "margin" in net.get_params(deep=False):
+    params = net.get_params(deep=False)
+    if "margin" in params:
         causes.append("a margin too hard for the network early in training")
         fix = "a smaller margin"
-        if "gradient_detach" in net.get_params(deep=False) and not net.gradient_detach:
+        if "gradient_detach" in params and not params["gradient_detach"]:
             fix += " or gradient_detach=True"
         fixes.append(fix)
     if net.mixed_precision == "fp16":
