@@ -12,15 +12,17 @@ pytorch-metric-learning equivalent.
 
 import argparse
 import math
-import os
-import platform
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import torch
 
-from hypersphere_sklearn import heads
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine_description  # noqa: E402
+
+from hypersphere_sklearn import heads  # noqa: E402
 
 MATMUL_TARGET = 1.5
 
@@ -106,16 +108,6 @@ def time_rounds(steps, rounds, warmup, device):
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def machine_description(device):
-    if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}"
-    return (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"torch {torch.__version__} ({torch.get_num_threads()} threads), "
-        f"python {platform.python_version()}"
-    )
-
-
 def run(batch, dim, n_classes, rounds, warmup, device="cpu", seed=0):
     """Time every head; return rows of (name, seconds, ratio to matmul, pml seconds or None)."""
     device = torch.device(device)
@@ -156,7 +148,9 @@ def format_table(base, rows):
     return "\n".join(lines)
 
 
-def main(argv=None):
+def collect(argv=None):
+    """Run the benchmark, print its table, and return one summary row per ratio:
+    ``(measure, ratio, target, met)``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--dim", type=int, default=512)
@@ -177,6 +171,18 @@ def main(argv=None):
     print(f"# date: {time.strftime('%Y-%m-%d')}")
     base, rows = run(args.batch, args.dim, args.classes, args.rounds, args.warmup, device)
     print(format_table(base, rows))
+    summary = []
+    for name, seconds, ratio, pml in rows:
+        summary.append((f"head {name} / bare matmul", ratio, f"<= {MATMUL_TARGET}",
+                        ratio <= MATMUL_TARGET))
+        if pml is not None:
+            summary.append((f"head {name} / pytorch-metric-learning", seconds / pml, "< 1",
+                            seconds < pml))
+    return summary
+
+
+def main(argv=None):
+    collect(argv)
     return 0
 
 

@@ -25,12 +25,16 @@ import os
 import platform
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from hypersphere_sklearn import CosineVerifier
-from hypersphere_sklearn.metrics import pair_similarity
-from hypersphere_sklearn.model_selection import make_pairs
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import timed  # noqa: E402
+
+from hypersphere_sklearn import CosineVerifier  # noqa: E402
+from hypersphere_sklearn.metrics import pair_similarity  # noqa: E402
+from hypersphere_sklearn.model_selection import make_pairs  # noqa: E402
 
 TARGET = 1.3
 
@@ -38,12 +42,6 @@ TARGET = 1.3
 def unit(rng, n, dim):
     E = rng.standard_normal((n, dim), dtype=np.float32)
     return E / np.linalg.norm(E, axis=1, keepdims=True)
-
-
-def timed(function):
-    start = time.perf_counter()
-    result = function()
-    return time.perf_counter() - start, result
 
 
 def bench_calibration(identities, per_identity, dim, seed=0):
@@ -79,7 +77,9 @@ def bench_identification(n_probes, n_templates, dim, chunk, seed=0):
     return ours, plain
 
 
-def main(argv=None):
+def collect(argv=None):
+    """Run the benchmark, print its table, and return one summary row per ratio:
+    ``(measure, ratio, target, met)``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--identities", type=int, default=5000)
     parser.add_argument("--per-identity", type=int, default=15)
@@ -102,6 +102,7 @@ def main(argv=None):
     print()
     print("| operation | CosineVerifier | plain cost | ratio | target |")
     print("|---|---|---|---|---|")
+    summary = []
     for name, ours, plain in (
         (f"calibration, {n_pairs:,} pairs of {args.identities * args.per_identity:,} "
          f"embeddings, dim {args.dim}", cal, cal_plain),
@@ -111,6 +112,13 @@ def main(argv=None):
         ratio = ours / plain
         print(f"| {name} | {ours:.2f} s | {plain:.2f} s | {ratio:.2f} | <= {TARGET} "
               f"{'met' if ratio <= TARGET else 'MISSED'} |")
+        summary.append((f"verifier {name.split(',')[0]} / plain cost", ratio, f"<= {TARGET}",
+                        ratio <= TARGET))
+    return summary
+
+
+def main(argv=None):
+    collect(argv)
     return 0
 
 

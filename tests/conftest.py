@@ -2,6 +2,7 @@ import importlib.util
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -99,3 +100,24 @@ def load_script(folder, name):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def fake_lfw_arrays(path, n_people=12, per_person=4, seed=0):
+    """A small file with the keys (and meaning) of the real preprocessed LFW arrays."""
+    rng = np.random.default_rng(seed)
+    target = np.repeat(np.arange(n_people), per_person)
+    images = rng.integers(0, 256, size=(len(target), 62, 47), dtype=np.uint8)
+    same_pairs = np.array([[p * per_person, p * per_person + 1] for p in range(n_people)])
+    diff_pairs = np.array([[p * per_person, ((p + 1) % n_people) * per_person]
+                           for p in range(n_people)])
+    pairs = np.concatenate([same_pairs, diff_pairs])
+    same = np.r_[np.ones(n_people, bool), np.zeros(n_people, bool)]
+    np.savez(path, images=images, target=target,
+             target_names=np.array([f"P_{i}" for i in range(n_people)]),
+             filenames=np.array([f"f{i}.jpg" for i in range(len(target))]),
+             pairs_devtrain=pairs[:4], pairs_devtrain_issame=same[:4],
+             pairs_devtest=np.concatenate([same_pairs[8:12], diff_pairs[:4]]),
+             pairs_devtest_issame=np.r_[np.ones(4, bool), np.zeros(4, bool)],
+             pairs_10fold=pairs, pairs_10fold_issame=same,
+             pairs_10fold_fold=np.arange(len(pairs)) % 10)
+    return path

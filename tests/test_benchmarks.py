@@ -1,6 +1,8 @@
 """The benchmark scripts run in a fast mode so that they never rot (no timing is asserted)."""
 
-from .conftest import load_script
+import numpy as np
+
+from .conftest import fake_lfw_arrays, load_script
 
 
 def load(name):
@@ -31,3 +33,62 @@ def test_bench_verifier_quick_mode_prints_both_operations(capsys):
     assert bench.main(["--quick"]) == 0
     out = capsys.readouterr().out
     assert "| calibration," in out and "| 1:N identification," in out
+
+
+def test_bench_speed_quick_mode_summarises_every_benchmark_in_one_table(capsys):
+    bench = load("bench_speed")
+    assert bench.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    summary = out[out.index("## summary"):]
+    assert "# machine:" in summary and "| benchmark | measure | ratio | target | met |" in summary
+    for benchmark in ("heads", "embedders", "verifier"):
+        assert f"| {benchmark} |" in summary
+    assert "embedder fit / plain torch loop" in summary
+    assert "verifier calibration / plain cost" in summary
+
+
+def test_bench_lfw_quick_runs_resume_and_report(tmp_path, capsys):
+    bench = load("bench_lfw")
+    lfw = str(fake_lfw_arrays(tmp_path / "lfw.npz", n_people=12, per_person=6))
+    results = tmp_path / "lfw.jsonl"
+    common = ["--quick", "--lfw", lfw, "--results", str(results), "--device", "cpu"]
+    assert bench.main(["view1", *common]) == 0
+    assert bench.main(["view2", *common, "--methods", "normface"]) == 0
+    records = bench.read_results(results)
+    assert [(r["protocol"], r["method"]) for r in records] == [
+        ("view1", "softmax"), ("view1", "cosface"), ("view2", "normface")]
+    assert all(0 <= r["auc"] <= 1 and r["epochs"] == 1 for r in records)
+    capsys.readouterr()
+    assert bench.main(["view2", *common, "--methods", "normface"]) == 0  # resumes: nothing new
+    assert "already in" in capsys.readouterr().out and len(bench.read_results(results)) == 3
+    assert bench.main(["report", "--quick", "--results", str(results)]) == 0
+    table = capsys.readouterr().out
+    assert "| softmax | 1 | 1 |" in table and "| normface | 1 | 1 (0) |" in table
+
+
+def test_view1_folds_mix_same_and_different_pairs():
+    # View 1's files list the 500 same pairs first: consecutive folds would each hold one kind
+    bench = load("bench_lfw")
+    same = np.r_[np.ones(500, bool), np.zeros(500, bool)]
+    folds = bench.stratified_folds(same)
+    assert all(np.sum(same[folds == k]) == 50 and np.sum(folds == k) == 100 for k in range(10))
+
+
+def load_lfw_pairs_used(path):
+    with np.load(path) as data:
+        return data["pairs_devtest"]
+
+
+def test_bench_lfw_analyses_quick_runs_and_plots(tmp_path, capsys):
+    bench = load("bench_lfw_analyses")
+    lfw = str(fake_lfw_arrays(tmp_path / "lfw.npz", n_people=20, per_person=10))
+    results, out = tmp_path / "analyses.jsonl", tmp_path / "images"
+    assert bench.main(["run", "--quick", "--lfw", lfw, "--results", str(results)]) == 0
+    records = {r["study"]: r for r in bench.read_results(results)}
+    assert set(records) == {"scale", "alpha", "margin", "ring", "grid"}
+    assert np.isfinite(records["grid"]["mean_test_auc"]).all()  # every candidate fitted
+    assert len(records["ring"]["norms"]) == len(np.unique(load_lfw_pairs_used(lfw)))
+    assert bench.main(["plot", "--quick", "--results", str(results), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "lfw_alpha_sweep.png", "lfw_cosface_grid_auc.png", "lfw_ring_feature_norms.png",
+        "lfw_scale_sweep.png", "lfw_sphereface_r_margin.png"]

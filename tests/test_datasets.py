@@ -8,6 +8,8 @@ from PIL import Image
 from hypersphere_sklearn import datasets
 from hypersphere_sklearn.datasets import _lfw
 
+from .conftest import fake_lfw_arrays
+
 
 def test_bundled_olivetti():
     faces = datasets.load_olivetti_faces()
@@ -61,26 +63,6 @@ def test_missing_lfw_says_which_files_go_where(tmp_path):
         datasets.fetch_lfw_pairs(tmp_path, subset="test")
     with pytest.raises(FileNotFoundError, match="HYPERSPHERE_LFW"):
         datasets.load_lfw_arrays(tmp_path / "nowhere.npz")
-
-
-def fake_lfw_arrays(path, n_people=12, per_person=4, seed=0):
-    """A small file with the keys (and meaning) of the real preprocessed LFW arrays."""
-    rng = np.random.default_rng(seed)
-    target = np.repeat(np.arange(n_people), per_person)
-    images = rng.integers(0, 256, size=(len(target), 62, 47), dtype=np.uint8)
-    same_pairs = np.array([[p * per_person, p * per_person + 1] for p in range(n_people)])
-    diff_pairs = np.array([[p * per_person, ((p + 1) % n_people) * per_person]
-                           for p in range(n_people)])
-    pairs = np.concatenate([same_pairs, diff_pairs])
-    same = np.r_[np.ones(n_people, bool), np.zeros(n_people, bool)]
-    np.savez(path, images=images, target=target,
-             target_names=np.array([f"P_{i}" for i in range(n_people)]),
-             filenames=np.array([f"f{i}.jpg" for i in range(len(target))]),
-             pairs_devtrain=pairs[:4], pairs_devtrain_issame=same[:4],
-             pairs_devtest=pairs[8:16], pairs_devtest_issame=same[8:16],
-             pairs_10fold=pairs, pairs_10fold_issame=same,
-             pairs_10fold_fold=np.arange(len(pairs)) % 10)
-    return path
 
 
 def test_lfw_arrays_loader_and_person_disjoint_mask(tmp_path):

@@ -1,0 +1,277 @@
+"""LFW verification, person-disjoint: every method with the same backbone, data and recipe.
+
+    python benchmarks/bench_lfw.py view1 [--methods ...] [--seeds 0 1 2] [--epochs 20]
+    python benchmarks/bench_lfw.py view2 --methods cosface [--folds 0 1 ...] [--epochs 20]
+    python benchmarks/bench_lfw.py report            # the markdown tables of all results so far
+    python benchmarks/bench_lfw.py view1 --quick     # tiny run (used by the tests)
+
+- **View 1** (development): train on every image of the people who appear in no pair of
+  ``pairsDevTest``; verify its 1,000 pairs. Reported: accuracy at the threshold the
+  :class:`~hypersphere_sklearn.CosineVerifier` calibrated on the training identities held out
+  of training (``calibration_holdout``), the LFW 10-fold accuracy on the same pairs, the AUC,
+  and TAR at FAR 1e-2 and 1e-3.
+- **View 2** (reporting): for fold k, train on the people absent from fold k's pairs, score
+  all 6,000 pairs with that model, and take fold k's accuracy at the threshold chosen on the
+  other nine folds (the standard LFW figure is the mean ± std over k).
+
+Every finished run is appended as one JSON line to ``--results``
+(``benchmarks/results/lfw.jsonl``), keyed by protocol, method, seed, fold and recipe; a run
+already there is skipped, so an interrupted View 2 resumes at the next fold. Methods are
+trained with the library's defaults except ``max_epochs`` (``--epochs``), on the CPU or on
+the GPU when there is one (``--device``).
+"""
+
+import argparse
+import hashlib
+import json
+import sys
+from collections import defaultdict
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+from sklearn.pipeline import Pipeline
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine_description, timed  # noqa: E402
+
+from hypersphere_sklearn import (  # noqa: E402
+    ArcFaceEmbedder,
+    CContrastiveEmbedder,
+    CosFaceEmbedder,
+    CosineVerifier,
+    CTripletEmbedder,
+    L2SoftmaxEmbedder,
+    NormFaceEmbedder,
+    RingLossEmbedder,
+    SoftmaxEmbedder,
+    SphereFaceEmbedder,
+    SphereFaceREmbedder,
+)
+from hypersphere_sklearn.datasets import load_lfw_arrays  # noqa: E402
+from hypersphere_sklearn.datasets._lfw import people_outside  # noqa: E402
+from hypersphere_sklearn.metrics import (  # noqa: E402
+    kfold_accuracy,
+    pair_similarity,
+    verification_report,
+)
+
+#: name -> (embedder class, its method's parameters); everything else is the library default.
+METHODS = {
+    "softmax": (SoftmaxEmbedder, {}),
+    "normface": (NormFaceEmbedder, {}),
+    "normface-learned-scale": (NormFaceEmbedder, {"learn_scale": True}),
+    "c-contrastive": (CContrastiveEmbedder, {}),
+    "c-triplet": (CTripletEmbedder, {}),
+    "l2-softmax": (L2SoftmaxEmbedder, {}),
+    "ring-softmax": (RingLossEmbedder, {}),
+    "sphereface-r-v1": (SphereFaceREmbedder, {"version": "v1"}),
+    "sphereface-r-v2": (SphereFaceREmbedder, {"version": "v2"}),
+    "sphereface-r-v2-soft": (SphereFaceREmbedder, {"version": "v2", "feature_norm": "soft"}),
+    "sphereface-r-v2-none": (SphereFaceREmbedder, {"version": "v2", "feature_norm": "none"}),
+    "sphereface": (SphereFaceEmbedder, {}),
+    "cosface": (CosFaceEmbedder, {}),
+    "arcface": (ArcFaceEmbedder, {}),
+}
+DEFAULT_RESULTS = Path(__file__).resolve().parent / "results" / "lfw.jsonl"
+FARS = (1e-2, 1e-3)
+
+
+def make_embedder(method, seed, epochs, device="auto", verbose=0, **overrides):
+    cls, params = METHODS[method]
+    return cls(max_epochs=epochs, random_state=seed, device=device, verbose=verbose,
+               **{**params, **overrides})
+
+
+def recipe_key(protocol, method, seed, fold, epochs, overrides, subset):
+    recipe = json.dumps([protocol, method, seed, fold, epochs, overrides, subset],
+                        sort_keys=True, default=str)
+    return hashlib.sha256(recipe.encode()).hexdigest()[:16]
+
+
+def read_results(path):
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def append_result(path, record):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as file:
+        file.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+def quick_subset(X, y, n_images=600):
+    """The first ``n_images`` images of people with at least 4 (a tiny training set)."""
+    people = np.unique(y)[np.bincount(y)[np.unique(y)] >= 4]
+    keep = np.flatnonzero(np.isin(y, people))[:n_images]
+    return X[keep], y[keep]
+
+
+def fit_pipeline(embedder, X, y):
+    """The embedder and a verifier calibrated on the identities it held out of training."""
+    pipe = Pipeline([("embed", embedder), ("verify", CosineVerifier())])
+    seconds, _ = timed(lambda: pipe.fit(X, y))
+    return pipe, seconds
+
+
+def pair_scores(embedder, images, pairs):
+    """Cosine similarity of each pair, embedding every image used once."""
+    used = np.unique(pairs)
+    return pair_similarity(embedder.transform(images[used]), np.searchsorted(used, pairs))
+
+
+def stratified_folds(same, n_folds=10):
+    """Ten folds of consecutive same and of consecutive different pairs (View 1's files list
+    all same pairs first, so plain consecutive folds would hold one kind each)."""
+    folds = np.empty(len(same), dtype=int)
+    for kind in (True, False):
+        where = np.flatnonzero(same == kind)
+        folds[where] = np.arange(len(where)) * n_folds // max(len(where), 1)
+    return folds
+
+
+def report_dict(scores, same, threshold, kfold=True):
+    """Verification figures; with ``kfold`` also the LFW 10-fold accuracy of these pairs."""
+    folds = stratified_folds(same) if kfold else None
+    report = verification_report(scores, same, threshold=threshold, fars=FARS, folds=folds)
+    if kfold:
+        folded = report.pop("kfold")
+        report["kfold_mean"], report["kfold_std"] = folded.mean, folded.std
+    return {key: float(value) for key, value in report.items()}
+
+
+def train_set(lfw, protocol, fold):
+    if protocol == "view1":
+        return people_outside(lfw.view1_test.pairs, lfw.target)
+    return people_outside(lfw.view2.pairs[lfw.view2.fold == fold], lfw.target)
+
+
+def run_one(lfw, protocol, method, seed, fold, epochs, device, quick, verbose):
+    mask = train_set(lfw, protocol, fold)
+    X, y = lfw.images[mask], lfw.target[mask]
+    if quick:
+        X, y = quick_subset(X, y)
+    pipe, seconds = fit_pipeline(make_embedder(method, seed, epochs, device, verbose), X, y)
+    embed, threshold = pipe.named_steps["embed"], pipe.named_steps["verify"].threshold_
+    record = {"train_images": len(X), "train_people": int(len(np.unique(y))),
+              "train_seconds": round(seconds, 1), "threshold": float(threshold),
+              "epochs_run": len(embed.history_), "final_loss": embed.history_[-1, "train_loss"]}
+    if protocol == "view1":
+        scores = pair_scores(embed, lfw.images, lfw.view1_test.pairs)
+        record.update(report_dict(scores, lfw.view1_test.same, threshold))
+    else:
+        view2 = lfw.view2
+        scores = pair_scores(embed, lfw.images, view2.pairs)
+        test = view2.fold == fold
+        record.update(report_dict(scores[test], view2.same[test], threshold, kfold=False))
+        others = kfold_accuracy(scores, view2.same, view2.fold)
+        # this fold's accuracy at the threshold chosen on the nine others
+        record["fold_accuracy"] = float(others.accuracies[list(np.unique(view2.fold)).index(fold)])
+    return record
+
+
+def run_protocol(args):
+    lfw = load_lfw_arrays(args.lfw)
+    done = {record["key"] for record in read_results(args.results)}
+    folds = args.folds if args.protocol == "view2" else [None]
+    machine = machine_description(args.device if args.device != "auto" else None)
+    for fold in folds:
+        for method in args.methods:
+            for seed in args.seeds:
+                key = recipe_key(args.protocol, method, seed, fold, args.epochs, {},
+                                 "quick" if args.quick else "all")
+                label = f"{args.protocol} {method} seed {seed}" + (
+                    f" fold {fold}" if fold is not None else "")
+                if key in done:
+                    print(f"{label}: already in {args.results}, skipped")
+                    continue
+                record = run_one(lfw, args.protocol, method, seed, fold, args.epochs,
+                                 args.device, args.quick, args.verbose)
+                record.update(key=key, protocol=args.protocol, method=method, seed=seed,
+                              fold=fold, epochs=args.epochs, quick=args.quick,
+                              machine=machine, date=date.today().isoformat())
+                append_result(args.results, record)
+                figure = record.get("fold_accuracy", record["accuracy"])
+                print(f"{label}: accuracy {100 * figure:.2f} %  AUC {record['auc']:.4f}  "
+                      f"({record['train_seconds']:.0f} s)", flush=True)
+    return 0
+
+
+def mean_std(values):
+    values = np.asarray(values, dtype=float)
+    if len(values) == 1:
+        return f"{100 * values[0]:.2f}"
+    return f"{100 * values.mean():.2f} ± {100 * values.std():.2f}"
+
+
+def report(results, quick=False):
+    """Markdown tables: View 1 per method (mean ± std over seeds), View 2 per method."""
+    groups = defaultdict(list)
+    for record in results:
+        if record.get("quick", False) == quick:
+            groups[record["protocol"], record["method"], record["epochs"]].append(record)
+    lines = []
+    view1 = sorted(key for key in groups if key[0] == "view1")
+    if view1:
+        lines += ["| method | epochs | seeds | accuracy (calibrated) % | 10-fold % | AUC % | "
+                  "TAR@FAR=1e-2 % | TAR@FAR=1e-3 % | train s |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        order = list(METHODS)
+        for key in sorted(view1, key=lambda k: (k[2], order.index(k[1]) if k[1] in order else 99)):
+            runs = groups[key]
+            lines.append(
+                f"| {key[1]} | {key[2]} | {len(runs)} | "
+                f"{mean_std([r['accuracy'] for r in runs])} | "
+                f"{mean_std([r['kfold_mean'] for r in runs])} | "
+                f"{mean_std([r['auc'] for r in runs])} | "
+                f"{mean_std([r['tar@far=0.01'] for r in runs])} | "
+                f"{mean_std([r['tar@far=0.001'] for r in runs])} | "
+                f"{np.mean([r['train_seconds'] for r in runs]):.0f} |")
+    view2 = sorted(key for key in groups if key[0] == "view2")
+    if view2:
+        lines += ["", "| method | epochs | folds done | accuracy % (mean ± std over folds) | "
+                  "AUC % | train s per fold |", "|---|---:|---:|---:|---:|---:|"]
+        for key in view2:
+            runs = sorted(groups[key], key=lambda r: r["fold"])
+            lines.append(
+                f"| {key[1]} | {key[2]} | {len(runs)} "
+                f"({', '.join(str(r['fold']) for r in runs)}) | "
+                f"{mean_std([r['fold_accuracy'] for r in runs])} | "
+                f"{mean_std([r['auc'] for r in runs])} | "
+                f"{np.mean([r['train_seconds'] for r in runs]):.0f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("protocol", choices=("view1", "view2", "report"))
+    parser.add_argument("--methods", nargs="+", choices=list(METHODS), metavar="METHOD",
+                        help=f"any of: {', '.join(METHODS)} (default: all)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--folds", nargs="+", type=int, default=list(range(10)),
+                        help="View 2 folds to run (0..9)")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--lfw", help="the LFW arrays (.npz or its folder)")
+    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    parser.add_argument("--verbose", type=int, default=0, help="print each epoch (1)")
+    parser.add_argument("--quick", action="store_true",
+                        help="600 training images, 1 epoch, 2 methods, fold 0 (for the tests)")
+    args = parser.parse_args(argv)
+    if args.quick and args.protocol != "report":
+        args.epochs, args.folds = 1, args.folds[:1]
+        args.methods = args.methods or ["softmax", "cosface"]
+    args.methods = args.methods or list(METHODS)
+    if args.protocol == "report":
+        print(report(read_results(args.results), quick=args.quick))
+        return 0
+    print(f"# {args.protocol}, {args.epochs} epochs, machine: "
+          f"{machine_description(args.device if args.device != 'auto' else None)}")
+    return run_protocol(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
