@@ -22,18 +22,48 @@ __all__ = [
 ]
 
 
-def genuine_pairs(y, max_pairs=None, random_state=None):
-    """Every pair ``(i, j)``, ``i < j``, of samples with the same label (a sample when there
-    are more than ``max_pairs``)."""
+def identities_by_size(y):
+    """For each number ``size`` > 1 of samples per identity: ``(size, members)``, where
+    ``members`` (identities, size) holds the sample indices of every identity of that size.
+    Identities of one size are handled together, one triangle of indices for all."""
     y = column_or_1d(np.asarray(y))
     _, codes, counts = np.unique(y, return_inverse=True, return_counts=True)
     order = np.argsort(codes, kind="stable")
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    chunks = []
-    # identities with the same number of samples are paired together, one triu for all
     for size in np.unique(counts[counts > 1]):
         first = starts[counts == size]
-        members = order[first[:, None] + np.arange(size)]  # (identities, size)
+        yield int(size), order[first[:, None] + np.arange(size)]
+
+
+def count_genuine_pairs(y):
+    _, counts = np.unique(column_or_1d(np.asarray(y)), return_counts=True)
+    return int(np.sum(counts * (counts - 1)) // 2)
+
+
+def genuine_pair_scores(unit_embeddings, y, chunk_size=4096):
+    """Cosine of every genuine pair of :func:`genuine_pairs` (unsampled), in its order.
+
+    Computed identity by identity as Gram matrices (one batched matrix product per identity
+    size) rather than by gathering both rows of every pair: each embedding is read once
+    instead of once per pair it is in.
+    """
+    E = np.asarray(unit_embeddings)
+    chunks = []
+    for size, members in identities_by_size(y):
+        a, b = np.triu_indices(size, 1)
+        step = max(1, chunk_size // size)  # identities per batched product
+        for start in range(0, len(members), step):
+            block = E[members[start:start + step]]  # (identities, size, dim)
+            gram = np.matmul(block, block.transpose(0, 2, 1))
+            chunks.append(gram[:, a, b].ravel())
+    return np.concatenate(chunks) if chunks else np.empty(0, dtype=E.dtype)
+
+
+def genuine_pairs(y, max_pairs=None, random_state=None):
+    """Every pair ``(i, j)``, ``i < j``, of samples with the same label (a sample when there
+    are more than ``max_pairs``)."""
+    chunks = []
+    for size, members in identities_by_size(y):
         a, b = np.triu_indices(size, 1)
         chunks.append(np.stack([members[:, a].ravel(), members[:, b].ravel()], axis=1))
     pairs = np.concatenate(chunks) if chunks else np.empty((0, 2), dtype=np.int64)

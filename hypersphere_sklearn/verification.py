@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
@@ -15,7 +16,12 @@ from .metrics import (
     pair_similarity,
     threshold_at_far,
 )
-from .model_selection import make_pairs
+from .model_selection import (
+    count_genuine_pairs,
+    genuine_pair_scores,
+    impostor_pairs,
+    make_pairs,
+)
 from .persistence import ModelFileError, SavableMixin, decode, encode
 
 __all__ = ["CosineVerifier", "Embeddings"]
@@ -229,14 +235,29 @@ class CosineVerifier(SavableMixin, ClassifierMixin, BaseEstimator):
                 "no genuine pair: every identity has a single embedding, so no same-person "
                 "pair can be formed. Pass at least two embeddings of some identities."
             )
-        pairs, same = make_pairs(y, max_genuine=self.max_genuine_pairs,
-                                 random_state=self.random_state)
-        scores = pair_similarity(E, pairs, normalized=True)
+        scores, same = self.calibration_scores(E, y)
         if self.calibration == "accuracy":
             return best_accuracy_threshold(scores, same)[0]
         if self.calibration == "far":
             return threshold_at_far(scores, same, self.target_far)
         return equal_error_rate(scores, same)[1]
+
+    def calibration_scores(self, E, y):
+        """Scores and same/different labels of the pairs of :func:`make_pairs` on ``(E, y)``.
+
+        When every genuine pair is used, their scores come from per-identity Gram matrices
+        (:func:`genuine_pair_scores`), which read each embedding once; the impostor pairs,
+        drawn exactly as ``make_pairs`` draws them, are scored pair by pair.
+        """
+        n_genuine = count_genuine_pairs(y)
+        if self.max_genuine_pairs is not None and n_genuine > self.max_genuine_pairs:
+            pairs, same = make_pairs(y, max_genuine=self.max_genuine_pairs,
+                                     random_state=self.random_state)
+            return pair_similarity(E, pairs, normalized=True), same
+        impostors = impostor_pairs(y, n_genuine, check_random_state(self.random_state))
+        scores = np.concatenate([genuine_pair_scores(E, y, self.chunk_size),
+                                 pair_similarity(E, impostors, normalized=True)])
+        return scores, np.arange(len(scores)) < n_genuine
 
     # -- using it --------------------------------------------------------------------------
     def decision_function(self, E):

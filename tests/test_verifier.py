@@ -10,6 +10,8 @@ import hypersphere_sklearn as hs
 from hypersphere_sklearn.metrics import best_accuracy_threshold, pair_similarity
 from hypersphere_sklearn.model_selection import (
     VERIFICATION_SCORING,
+    genuine_pair_scores,
+    genuine_pairs,
     make_pairs,
     verification_scorer,
 )
@@ -41,6 +43,28 @@ def test_accuracy_calibration_agrees_with_brute_force_over_all_thresholds():
     best = max(np.mean((scores >= t) == same) for t in np.append(scores, np.inf))
     assert np.mean((scores >= verifier.threshold_) == same) == pytest.approx(best)
     assert verifier.calibrated_on_ == "training identities"
+
+
+@pytest.mark.parametrize("max_genuine", [None, 10])
+def test_calibration_scores_are_those_of_make_pairs(max_genuine):
+    # uneven identity sizes, so that several batched Gram products and a sampled case occur
+    rng = np.random.default_rng(3)
+    y = np.repeat(np.arange(7), [1, 2, 3, 3, 5, 2, 4])
+    E = rng.standard_normal((len(y), 6)).astype(np.float32)
+    E /= np.linalg.norm(E, axis=1, keepdims=True)
+    verifier = hs.CosineVerifier(max_genuine_pairs=max_genuine, random_state=4)
+    scores, same = verifier.calibration_scores(E, y)
+    pairs, expected_same = make_pairs(y, max_genuine=max_genuine, random_state=4)
+    np.testing.assert_array_equal(same, expected_same)
+    np.testing.assert_allclose(scores, pair_similarity(E, pairs, normalized=True), atol=1e-6)
+
+
+def test_genuine_pair_scores_follow_genuine_pairs_in_blocks():
+    y = np.array([4, 1, 4, 1, 4, 9, 1, 4])
+    E = np.random.default_rng(0).standard_normal((len(y), 3))
+    expected = [E[i] @ E[j] for i, j in genuine_pairs(y)]
+    for chunk_size in (1, 5, 4096):  # one identity per product up to all at once
+        np.testing.assert_allclose(genuine_pair_scores(E, y, chunk_size), expected)
 
 
 def test_far_and_eer_and_fixed_calibrations():
