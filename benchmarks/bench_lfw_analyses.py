@@ -250,10 +250,12 @@ def plot(args):
         bins = np.linspace(everything.min(), np.percentile(everything, 99.8), 50)
         for label, record in points.items():
             if "learned_radius" in record:
-                label += f" (R = {record['learned_radius']:.1f})"
+                weight = record["params"].get("ring_weight", RingLossEmbedder().ring_weight)
+                label = f"ring loss (weight {weight:g}) + softmax, learned R = " \
+                        f"{record['learned_radius']:.1f}"
             ax.hist(record["norms"], bins=bins, histtype="step", lw=1.6, label=label)
         ax.set(xlabel="feature norm (test images, before normalisation)", ylabel="images")
-        ax.legend()
+        ax.legend(fontsize="small")
         save(fig, "lfw_ring_feature_norms.png")
 
     points = latest(records, "grid", args.quick)
