@@ -36,6 +36,7 @@ def identities_by_size(y):
 
 
 def count_genuine_pairs(y):
+    """How many same-label pairs ``y`` has: the sum over identities of ``n·(n − 1)/2``."""
     _, counts = np.unique(column_or_1d(np.asarray(y)), return_counts=True)
     return int(np.sum(counts * (counts - 1)) // 2)
 
