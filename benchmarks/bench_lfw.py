@@ -77,10 +77,9 @@ DEFAULT_RESULTS = Path(__file__).resolve().parent / "results" / "lfw.jsonl"
 FARS = (1e-2, 1e-3)
 
 
-def make_embedder(method, seed, epochs, device="auto", verbose=0, **overrides):
+def make_embedder(method, seed, epochs, device="auto", verbose=0):
     cls, params = METHODS[method]
-    return cls(max_epochs=epochs, random_state=seed, device=device, verbose=verbose,
-               **{**params, **overrides})
+    return cls(max_epochs=epochs, random_state=seed, device=device, verbose=verbose, **params)
 
 
 def recipe_key(protocol, method, seed, fold, epochs, overrides, subset):

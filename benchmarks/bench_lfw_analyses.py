@@ -38,7 +38,13 @@ from sklearn.pipeline import Pipeline
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_description, timed  # noqa: E402
-from bench_lfw import append_result, pair_scores, read_results, report_dict  # noqa: E402
+from bench_lfw import (  # noqa: E402
+    append_result,
+    fit_pipeline,
+    pair_scores,
+    read_results,
+    report_dict,
+)
 
 from hypersphere_sklearn import (  # noqa: E402
     CosFaceEmbedder,
@@ -95,10 +101,9 @@ def raw_feature_norms(embedder, images, batch_size=256):
 
 def sweep_point(lfw, X, y, cls, params, epochs, seed):
     embedder = cls(max_epochs=epochs, random_state=seed, verbose=0, **params)
-    pipe = Pipeline([("embed", embedder), ("verify", CosineVerifier())])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # LowScaleWarning below the bounds is the point here
-        seconds, _ = timed(lambda: pipe.fit(X, y))
+        pipe, seconds = fit_pipeline(embedder, X, y)
     scores = pair_scores(embedder, lfw.images, lfw.view1_test.pairs)
     record = report_dict(scores, lfw.view1_test.same, pipe[-1].threshold_)
     record["train_seconds"] = round(seconds, 1)
