@@ -106,6 +106,48 @@ def test_a_diverging_learning_rate_keeps_finite_weights_that_transform(faces_16p
     assert all(torch.isfinite(p).all() for p in embedder.module_.parameters())
 
 
+def test_a_step_size_beyond_float32_stops_with_a_clear_error(faces_16px):
+    images, target = faces_16px
+    embedder = quick(hs.SoftmaxEmbedder, lr=1e38)  # AdamW's lr / (1 - beta1) overflows
+    with pytest.raises(TrainingDivergedError, match=r"epoch 1, batch 1: the optimizer's step "
+                       r"overflowed float32.*lr=1e\+38"):
+        embedder.fit(images, target)
+    assert np.isfinite(embedder.transform(images)).all()
+
+
+def spoil_weights(net):
+    next(net.module_.parameters()).data.fill_(float("inf"))
+
+
+def test_weights_spoiled_by_the_last_step_fall_back_to_the_last_good_ones(faces_16px):
+    images, target = faces_16px
+    recorder = Recorder()
+    embedder = quick(callbacks=[("record", recorder),
+                                ("spoil", At("on_epoch_end", 3, None, spoil_weights))])
+    with pytest.raises(TrainingDivergedError, match="the last step left weights that are not "
+                       "finite.*last weights known to be good"):
+        embedder.fit(images, target)
+    end_of_epoch_2 = max(key for key in recorder.after if key[0] == 2)
+    assert_same_weights(weights(embedder), recorder.after[end_of_epoch_2])
+    assert np.isfinite(embedder.transform(images)).all()
+
+
+def test_features_that_overflow_keep_their_direction_and_nan_features_are_refused(faces_16px):
+    from hypersphere_sklearn.embedders._base import unit_rows
+
+    inf = float("inf")
+    features = torch.tensor([[inf, 1.0, -inf], [3e38, 3e38, 0.0], [3.0, 0.0, 4.0]])
+    half = 0.5 ** 0.5
+    torch.testing.assert_close(unit_rows(features), torch.tensor(
+        [[half, 0.0, -half], [half, half, 0.0], [0.6, 0.0, 0.8]]))
+    images, target = faces_16px
+    embedder = quick(max_epochs=1).fit(images, target)
+    for p in embedder.module_.parameters():
+        p.data.fill_(float("nan"))
+    with pytest.raises(ValueError, match="NaN features for finite input.*lower learning rate"):
+        embedder.transform(images)
+
+
 def test_the_message_suggests_gradient_detachment_for_margin_losses(faces_16px):
     images, target = faces_16px
     embedder = quick(hs.SphereFaceREmbedder, gradient_detach=False, callbacks=[

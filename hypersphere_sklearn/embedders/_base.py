@@ -16,7 +16,6 @@ from types import MappingProxyType
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, column_or_1d
@@ -29,6 +28,7 @@ from torch import nn
 from .._input import InputSpec, check_X, check_y
 from ..backbones import InputScaler, build_backbone, infer_embedding_dim
 from ..datasets._folders import ImageLoader, is_path_list
+from ..heads._base import unit_vectors
 from ..heads._validation import check_choice, check_int, check_real
 from ..persistence import SavableMixin, decode, encode, encode_params, read_model_file
 from ..verification import Embeddings
@@ -518,6 +518,7 @@ class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         try:
             with InterruptRequest() as self._interrupt_request:
                 self.fit_loop(X, y, epochs=epochs, **fit_params)
+                self.check_final_weights()
         except KeyboardInterrupt:
             self.drop_unfinished_epoch()
             if self.verbose:
@@ -613,12 +614,19 @@ class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, Transfo
             self.check_step(step)
             return step["loss"]
 
-        if scaler is None:
-            self.optimizer_.step(closure)
-        else:  # GradScaler cannot step an optimizer through a closure: the same, unrolled
-            closure()
-            scaler.step(self.optimizer_)
-            scaler.update()
+        try:
+            if scaler is None:
+                self.optimizer_.step(closure)
+            else:  # GradScaler cannot step an optimizer through a closure: the same, unrolled
+                closure()
+                scaler.step(self.optimizer_)
+                scaler.update()
+        except RuntimeError as error:
+            # torch's optimizers refuse a step size beyond float32 (e.g. Adam's lr / (1 − β₁))
+            if not steps or "overflow" not in str(error):
+                raise
+            self.diverged(steps[0], float(steps[0]["loss"].detach()), float("nan"),
+                          what=f"the optimizer's step overflowed float32 ({error})")
         return steps[0]
 
     def check_step(self, step):
@@ -635,11 +643,20 @@ class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         if not torch.isfinite(checked):
             self.diverged(step, float(loss), float(norm))
 
-    def diverged(self, step, loss, norm):
+    def weights_are_finite(self):
+        return all(bool(torch.isfinite(p.detach()).all())
+                   for _, p in self.get_all_learnable_params())
+
+    def check_final_weights(self):
+        """The last step is taken after its own check: stop if it left weights not finite."""
+        if not self.weights_are_finite():
+            self.diverged(None, float("nan"), float("nan"),
+                          what="the last step left weights that are not finite")
+
+    def diverged(self, step, loss, norm, what=None):
         """Keep the last good weights and raise a :class:`TrainingDivergedError`."""
-        usable = bool(torch.isfinite(step["y_pred"].detach()).all()) and all(
-            bool(torch.isfinite(p.detach()).all()) for _, p in self.get_all_learnable_params()
-        )
+        usable = (step is not None and bool(torch.isfinite(step["y_pred"].detach()).all())
+                  and self.weights_are_finite())
         snapshots = getattr(self, "_weight_snapshots", None)
         if usable:
             kept = "the weights of its last completed step"
@@ -647,7 +664,7 @@ class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, Transfo
             kept = "the last weights known to be good (from the start of an epoch)"
         else:
             kept = "its current weights, which may not be finite"
-        raise TrainingDivergedError(divergence_message(self, loss, norm, kept))
+        raise TrainingDivergedError(divergence_message(self, loss, norm, kept, what))
 
     # -- checkpoints and safe persistence -------------------------------------------------------
     def checkpoint_file(self):
@@ -786,10 +803,27 @@ class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         start = 0
         with torch.no_grad():
             for batch, _ in self.get_iterator(self.get_dataset(X, spec=spec), training=False):
-                features = self.embed_batch(batch.to(self.device))
-                out[start:start + len(batch)] = F.normalize(features, dim=1).cpu().numpy()
+                unit = unit_rows(self.embed_batch(batch.to(self.device)))
+                if not torch.isfinite(unit).all():
+                    raise ValueError(
+                        f"this {type(self).__name__} gives NaN features for finite input: "
+                        f"its weights have diverged (lr={self.lr:g}). Fit it again with a "
+                        "lower learning rate, or with max_grad_norm set."
+                    )
+                out[start:start + len(batch)] = unit.cpu().numpy()
                 start += len(batch)
         return out
+
+
+def unit_rows(features):
+    """Rows scaled to unit length without overflow. A row whose features overflowed to ±inf
+    points along its infinite entries, the limit of its direction."""
+    infinite = torch.isinf(features)
+    overflowed = infinite.any(dim=1, keepdim=True)
+    if overflowed.any():
+        limit = torch.where(infinite, torch.sign(features), torch.zeros_like(features))
+        features = torch.where(overflowed, limit, features)
+    return unit_vectors(features, eps=1e-12)[0]  # F.normalize's eps
 
 
 def is_json_value(value):

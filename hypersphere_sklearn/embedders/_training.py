@@ -137,11 +137,12 @@ class InterruptRequest:
             signal.signal(signal.SIGINT, self.previous)
 
 
-def divergence_message(net, loss, norm, kept):
+def divergence_message(net, loss, norm, kept, what=None):
     """What went wrong, where, the likely cause and the fix."""
     epoch, batch = len(net.history), len(net.history[-1]["batches"])
-    what = (f"the loss is {loss:g}" if not math.isfinite(loss)
-            else f"the gradient norm is {norm:g} (loss {loss:.4g})")
+    if what is None:
+        what = (f"the loss is {loss:g}" if not math.isfinite(loss)
+                else f"the gradient norm is {norm:g} (loss {loss:.4g})")
     causes = [f"a learning rate too high for this loss and network (lr={net.lr:g})"]
     fixes = [f"lower the learning rate (e.g. lr={net.lr / 10:g})"]
     if net.max_grad_norm is None:
