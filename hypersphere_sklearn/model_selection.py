@@ -96,19 +96,32 @@ def impostor_pairs(y, n_pairs, random_state=None):
             return everything.astype(np.int64)
         keep = rng.choice(total, n_pairs, replace=False)
         return everything[np.sort(keep)].astype(np.int64)
-    # rejection sampling of encoded pairs i * n + j until enough distinct ones; the keys are
-    # kept in draw order, so the sample is uniform whatever is cut off at the end
-    chosen = np.empty(0, dtype=np.int64)
-    while len(chosen) < n_pairs:
-        draw = int(1.2 * (n_pairs - len(chosen))) + 16
+    # rejection sampling of encoded pairs i * n + j until enough distinct ones; the first
+    # n_pairs distinct keys in draw order are kept, so the sample is uniform
+    candidates = np.empty(0, dtype=np.int64)
+    while True:
+        keys, drawn_at = first_draws(candidates)
+        if len(keys) >= n_pairs:
+            break
+        draw = int(1.2 * (n_pairs - len(keys))) + 16
         i, j = rng.randint(0, n, draw), rng.randint(0, n, draw)
         i, j = np.minimum(i, j), np.maximum(i, j)
         ok = codes[i] != codes[j]
-        candidates = np.concatenate([chosen, i[ok].astype(np.int64) * n + j[ok]])
-        _, first = np.unique(candidates, return_index=True)
-        chosen = candidates[np.sort(first)]
-    chosen = np.sort(chosen[:n_pairs])
-    return np.stack([chosen // n, chosen % n], axis=1)
+        candidates = np.concatenate([candidates[np.sort(drawn_at)],
+                                     i[ok].astype(np.int64) * n + j[ok]])
+    if len(keys) > n_pairs:  # the n_pairs drawn first, still in key order
+        keys = keys[drawn_at <= np.partition(drawn_at, n_pairs - 1)[n_pairs - 1]]
+    return np.stack([keys // n, keys % n], axis=1)
+
+
+def first_draws(candidates):
+    """The distinct values of ``candidates`` in increasing order, and the position of each
+    one's first occurrence (one stable sort instead of ``np.unique``'s two sorts)."""
+    order = np.argsort(candidates, kind="stable")
+    ordered = candidates[order]
+    first = np.ones(len(ordered), dtype=bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    return ordered[first], order[first]
 
 
 def make_pairs(y, impostors="balanced", max_genuine=None, random_state=None):

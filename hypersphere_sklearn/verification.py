@@ -50,15 +50,17 @@ def unit_rows(E, what="embeddings", zero="raise"):
     """Rows scaled to unit norm. All-zero rows have no direction: they raise a ValueError, or
     with ``zero="keep"`` stay zero (cosine 0 to everything, as scikit-learn's
     ``cosine_similarity`` has it)."""
+    unit = normalize_rows(E)
     if zero == "raise":
-        zeros = ~np.any(E != 0, axis=1)
+        zeros = unit[:, :1].sum(axis=1) == 0  # candidates; only they need a full look
+        zeros[zeros] = ~np.any(unit[zeros] != 0, axis=1)
         if zeros.any():
             rows = np.flatnonzero(zeros)[:5].tolist()
             raise ValueError(
                 f"{what} has all-zero rows {rows}: a zero vector has no direction to compare "
                 "by cosine. Remove them or check the embedder."
             )
-    return normalize_rows(E)
+    return unit
 
 
 class CosineVerifier(SavableMixin, ClassifierMixin, BaseEstimator):

@@ -123,6 +123,29 @@ def test_impostor_pairs_are_distinct_different_label_pairs(count):
     np.testing.assert_array_equal(pairs, impostor_pairs(y, count, random_state=0))
 
 
+def first_distinct_impostors(y, count, seed):
+    """The sampling rule written out pair by pair: draw (i, j) in batches from the same random
+    stream, keep each different-label pair the first time it comes, stop at ``count``."""
+    rng, n, kept = np.random.RandomState(seed), len(y), {}
+    while len(kept) < count:
+        draw = int(1.2 * (count - len(kept))) + 16
+        i, j = rng.randint(0, n, draw), rng.randint(0, n, draw)
+        for a, b in zip(np.minimum(i, j), np.maximum(i, j)):
+            if y[a] != y[b]:
+                kept.setdefault((int(a), int(b)), len(kept))
+    return sorted(pair for pair, order in kept.items() if order < count)
+
+
+@pytest.mark.parametrize("identities,per_identity,count", [(3, 4, 20), (8, 6, 100),
+                                                           (50, 3, 2000)])
+def test_impostor_sampling_keeps_the_first_distinct_pairs_drawn(identities, per_identity,
+                                                               count):
+    y = np.repeat(np.arange(identities), per_identity)
+    for seed in range(3):
+        expected = first_distinct_impostors(y, count, seed)
+        np.testing.assert_array_equal(impostor_pairs(y, count, random_state=seed), expected)
+
+
 def test_make_pairs_balanced_all_and_counted():
     y = np.repeat(["a", "b", "c"], 4)
     pairs, same = make_pairs(y, random_state=0)
