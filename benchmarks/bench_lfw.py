@@ -232,13 +232,15 @@ def report(results, quick=False):
     view2 = sorted(key for key in groups if key[0] == "view2")
     if view2:
         lines += ["", "| method | epochs | folds done | accuracy % (mean ± std over folds) | "
-                  "AUC % | train s per fold |", "|---|---:|---:|---:|---:|---:|"]
+                  "accuracy (calibrated) % | AUC % | train s per fold |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
         for key in view2:
             runs = sorted(groups[key], key=lambda r: r["fold"])
             lines.append(
                 f"| {key[1]} | {key[2]} | {len(runs)} "
                 f"({', '.join(str(r['fold']) for r in runs)}) | "
                 f"{mean_std([r['fold_accuracy'] for r in runs])} | "
+                f"{mean_std([r['accuracy'] for r in runs])} | "
                 f"{mean_std([r['auc'] for r in runs])} | "
                 f"{np.mean([r['train_seconds'] for r in runs]):.0f} |")
     return "\n".join(lines)
