@@ -91,7 +91,8 @@ def threshold_at_far(scores, same, far):
     allowed = int(np.floor(far * len(impostors)))
     if allowed >= len(impostors):
         return float(impostors[-1])
-    return float(np.nextafter(impostors[allowed], np.inf))
+    with np.errstate(over="ignore"):  # above the largest float is inf: accept no impostor
+        return float(np.nextafter(impostors[allowed], np.inf))
 
 
 def tar_at_far(scores, same, far):
