@@ -130,7 +130,7 @@ def first_distinct_impostors(y, count, seed):
     while len(kept) < count:
         draw = int(1.2 * (count - len(kept))) + 16
         i, j = rng.randint(0, n, draw), rng.randint(0, n, draw)
-        for a, b in zip(np.minimum(i, j), np.maximum(i, j)):
+        for a, b in zip(np.minimum(i, j), np.maximum(i, j), strict=True):
             if y[a] != y[b]:
                 kept.setdefault((int(a), int(b)), len(kept))
     return sorted(pair for pair, order in kept.items() if order < count)

@@ -106,12 +106,20 @@ def test_a_diverging_learning_rate_keeps_finite_weights_that_transform(faces_16p
     assert all(torch.isfinite(p).all() for p in embedder.module_.parameters())
 
 
+class InitialWeights(Callback):
+    def on_train_begin(self, net, **kwargs):
+        self.weights = weights(net)
+
+
 def test_a_step_size_beyond_float32_stops_with_a_clear_error(faces_16px):
     images, target = faces_16px
-    embedder = quick(hs.SoftmaxEmbedder, lr=1e38)  # AdamW's lr / (1 - beta1) overflows
+    initial = InitialWeights()
+    embedder = quick(hs.SoftmaxEmbedder, lr=1e38, callbacks=[("initial", initial)])
     with pytest.raises(TrainingDivergedError, match=r"epoch 1, batch 1: the optimizer's step "
-                       r"overflowed float32.*lr=1e\+38"):
+                       r"overflowed float32.*lr=1e\+38.*last weights known to be good"):
         embedder.fit(images, target)
+    # AdamW's weight decay had already scaled the weights by 1 - lr * wd: they are not kept
+    assert_same_weights(weights(embedder), initial.weights)
     assert np.isfinite(embedder.transform(images)).all()
 
 
@@ -119,27 +127,44 @@ def spoil_weights(net):
     next(net.module_.parameters()).data.fill_(float("inf"))
 
 
-def test_weights_spoiled_by_the_last_step_fall_back_to_the_last_good_ones(faces_16px):
+def test_weights_spoiled_by_an_epochs_last_step_never_reach_a_checkpoint(faces_16px, tmp_path):
     images, target = faces_16px
     recorder = Recorder()
-    embedder = quick(callbacks=[("record", recorder),
-                                ("spoil", At("on_epoch_end", 3, None, spoil_weights))])
-    with pytest.raises(TrainingDivergedError, match="the last step left weights that are not "
-                       "finite.*last weights known to be good"):
+    # one batch per epoch: batch 1 is the epoch's last step, checked by no later step
+    embedder = quick(batch_size=10_000, checkpoint_dir=tmp_path, callbacks=[
+        ("record", recorder), ("spoil", At("on_batch_end", 3, 1, spoil_weights))])
+    with pytest.raises(TrainingDivergedError, match="the epoch's last step left weights that "
+                       "are not finite.*last weights known to be good"):
         embedder.fit(images, target)
-    end_of_epoch_2 = max(key for key in recorder.after if key[0] == 2)
-    assert_same_weights(weights(embedder), recorder.after[end_of_epoch_2])
-    assert np.isfinite(embedder.transform(images)).all()
+    assert_same_weights(weights(embedder), recorder.after[2, 1])
+    assert len(embedder.history) == 2 and np.isfinite(embedder.transform(images)).all()
+    resumed = quick(batch_size=10_000, checkpoint_dir=tmp_path, warm_start=True, max_epochs=2)
+    resumed.fit(images, target)  # from the checkpoint of epoch 2: nothing left to train
+    assert_same_weights(weights(resumed), recorder.after[2, 1])
+
+
+def test_weights_spoiled_just_before_an_interrupt_are_not_kept(faces_16px):
+    images, target = faces_16px
+    recorder = Recorder()
+    embedder = quick(callbacks=[("record", recorder), ("spoil", At(
+        "on_batch_end", 2, 2, lambda net: (spoil_weights(net), interrupt(net))))])
+    with pytest.raises(TrainingDivergedError, match="the step before the interrupt left"):
+        embedder.fit(images, target)
+    assert_same_weights(weights(embedder), recorder.after[1, max(
+        batch for epoch, batch in recorder.after if epoch == 1)])
+    assert len(embedder.history) == 1
 
 
 def test_features_that_overflow_keep_their_direction_and_nan_features_are_refused(faces_16px):
     from hypersphere_sklearn.embedders._base import unit_rows
 
-    inf = float("inf")
-    features = torch.tensor([[inf, 1.0, -inf], [3e38, 3e38, 0.0], [3.0, 0.0, 4.0]])
+    inf, nan = float("inf"), float("nan")
+    features = torch.tensor([[inf, 1.0, -inf], [3e38, 3e38, 0.0], [3.0, 0.0, 4.0],
+                             [inf, float("nan"), 0.0]])
     half = 0.5 ** 0.5
     torch.testing.assert_close(unit_rows(features), torch.tensor(
-        [[half, 0.0, -half], [half, half, 0.0], [0.6, 0.0, 0.8]]))
+        [[half, 0.0, -half], [half, half, 0.0], [0.6, 0.0, 0.8], [nan, nan, nan]]),
+        equal_nan=True)
     images, target = faces_16px
     embedder = quick(max_epochs=1).fit(images, target)
     for p in embedder.module_.parameters():
@@ -159,6 +184,9 @@ def test_the_message_suggests_gradient_detachment_for_margin_losses(faces_16px):
             float("nan"))))])
     with pytest.raises(TrainingDivergedError, match="smaller margin"):
         fp16.fit(images, target)
+    # the loss scaler was left unscaled by the failed step; a fresh one lets training go on
+    with pytest.raises(TrainingDivergedError, match="smaller margin"):
+        fp16.partial_fit(images, target)
 
 
 @pytest.mark.parametrize("cls", EMBEDDERS, ids=lambda c: c.__name__)

@@ -518,9 +518,9 @@ class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         try:
             with InterruptRequest() as self._interrupt_request:
                 self.fit_loop(X, y, epochs=epochs, **fit_params)
-                self.check_final_weights()
         except KeyboardInterrupt:
             self.drop_unfinished_epoch()
+            self.check_weights("the step before the interrupt")
             if self.verbose:
                 print(f"Training interrupted after {len(self.history)} complete epoch(s); "
                       "the embedder keeps the weights of its last completed step.")
@@ -555,6 +555,8 @@ class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, Transfo
 
     def on_epoch_end(self, net, **kwargs):
         super().on_epoch_end(net, **kwargs)
+        # before the callbacks (checkpoints) see them: the epoch's last step is unchecked
+        self.check_weights("the epoch's last step", epoch_done=True)
         self.rng_state_ = capture_rng(self.device)
 
     def augment(self, X):
@@ -622,10 +624,11 @@ class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, Transfo
                 scaler.step(self.optimizer_)
                 scaler.update()
         except RuntimeError as error:
-            # torch's optimizers refuse a step size beyond float32 (e.g. Adam's lr / (1 − β₁))
-            if not steps or "overflow" not in str(error):
+            # torch's optimizers refuse a step size beyond float32 (e.g. Adam's lr / (1 − β₁)),
+            # after weight decay has already changed the weights: they are not kept
+            if not steps or "without overflow" not in str(error):
                 raise
-            self.diverged(steps[0], float(steps[0]["loss"].detach()), float("nan"),
+            self.diverged(None, float(steps[0]["loss"].detach()), float("nan"),
                           what=f"the optimizer's step overflowed float32 ({error})")
         return steps[0]
 
@@ -647,24 +650,40 @@ class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         return all(bool(torch.isfinite(p.detach()).all())
                    for _, p in self.get_all_learnable_params())
 
-    def check_final_weights(self):
-        """The last step is taken after its own check: stop if it left weights not finite."""
-        if not self.weights_are_finite():
-            self.diverged(None, float("nan"), float("nan"),
-                          what="the last step left weights that are not finite")
+    def check_weights(self, after, epoch_done=False):
+        """Each step is checked before the next one; the last step of a run (of an epoch, or
+        before an interrupt) is checked here: weights that are not finite stop training."""
+        if hasattr(self, "_weight_snapshots") and not self.weights_are_finite():
+            kept, restored = self.keep_good_weights(None)
+            if restored and epoch_done:  # the snapshot is from this epoch's start
+                del self.history[-1]
+            raise TrainingDivergedError(divergence_message(
+                self, float("nan"), float("nan"), kept,
+                what=f"{after} left weights that are not finite"))
 
     def diverged(self, step, loss, norm, what=None):
-        """Keep the last good weights and raise a :class:`TrainingDivergedError`."""
+        """Keep the last good weights and raise a :class:`TrainingDivergedError`.
+
+        ``step`` is the failed step's output, or None when the weights may have changed since
+        the last good step.
+        """
+        kept, _ = self.keep_good_weights(step)
+        raise TrainingDivergedError(divergence_message(self, loss, norm, kept, what))
+
+    def keep_good_weights(self, step):
+        """Fall back to a snapshot unless the current weights are usable; says what is kept,
+        and whether a snapshot was restored."""
+        if hasattr(self, "grad_scaler_"):  # a fresh scaler: the failed step never update()d it
+            self.grad_scaler_ = torch.amp.GradScaler(
+                torch.device(self.device).type, init_scale=self.grad_scaler_.get_scale())
         usable = (step is not None and bool(torch.isfinite(step["y_pred"].detach()).all())
                   and self.weights_are_finite())
-        snapshots = getattr(self, "_weight_snapshots", None)
         if usable:
-            kept = "the weights of its last completed step"
-        elif snapshots is not None and snapshots.restore(self):
-            kept = "the last weights known to be good (from the start of an epoch)"
-        else:
-            kept = "its current weights, which may not be finite"
-        raise TrainingDivergedError(divergence_message(self, loss, norm, kept, what))
+            return "the weights of its last completed step", False
+        snapshots = getattr(self, "_weight_snapshots", None)
+        if snapshots is not None and snapshots.restore(self):
+            return "the last weights known to be good (from the start of an epoch)", True
+        return "its current weights, which may not be finite", False
 
     # -- checkpoints and safe persistence -------------------------------------------------------
     def checkpoint_file(self):
@@ -816,10 +835,11 @@ class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, Transfo
 
 
 def unit_rows(features):
-    """Rows scaled to unit length without overflow. A row whose features overflowed to ±inf
-    points along its infinite entries, the limit of its direction."""
+    """Float32 rows scaled to unit length without overflow (rows of norm below 1e-12 are
+    divided by 1e-12, as ``F.normalize`` does). A row whose features overflowed to ±inf points
+    along its infinite entries, the limit of its direction; a row with NaN stays NaN."""
     infinite = torch.isinf(features)
-    overflowed = infinite.any(dim=1, keepdim=True)
+    overflowed = infinite.any(dim=1, keepdim=True) & ~features.isnan().any(dim=1, keepdim=True)
     if overflowed.any():
         limit = torch.where(infinite, torch.sign(features), torch.zeros_like(features))
         features = torch.where(overflowed, limit, features)

@@ -101,11 +101,16 @@ class WeightSnapshots:
             self.good, self.pending = self.pending, None
 
     def restore(self, net):
-        if self.good is None:
-            return False
-        for name, state in self.good.items():
-            unwrapped(getattr(net, name)).load_state_dict(state)
-        return True
+        """Load the most recent finite snapshot: this epoch's start (before its first step
+        was confirmed) or the last confirmed one."""
+        for state in (self.pending, self.good):
+            if state is not None and all(bool(torch.isfinite(v).all())
+                                         for part in state.values() for v in part.values()
+                                         if v.is_floating_point()):
+                for name, part in state.items():
+                    unwrapped(getattr(net, name)).load_state_dict(part)
+                return True
+        return False
 
 
 class InterruptRequest:
