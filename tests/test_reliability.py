@@ -156,13 +156,13 @@ def test_weights_spoiled_just_before_an_interrupt_are_not_kept(faces_16px):
 
 
 def test_features_that_overflow_keep_their_direction_and_nan_features_are_refused(faces_16px):
-    from hypersphere_sklearn.embedders._base import unit_rows
+    from hypersphere_sklearn.embedders._base import unit_features
 
     inf, nan = float("inf"), float("nan")
     features = torch.tensor([[inf, 1.0, -inf], [3e38, 3e38, 0.0], [3.0, 0.0, 4.0],
                              [inf, float("nan"), 0.0]])
     half = 0.5 ** 0.5
-    torch.testing.assert_close(unit_rows(features), torch.tensor(
+    torch.testing.assert_close(unit_features(features), torch.tensor(
         [[half, 0.0, -half], [half, half, 0.0], [0.6, 0.0, 0.8], [nan, nan, nan]]),
         equal_nan=True)
     images, target = faces_16px

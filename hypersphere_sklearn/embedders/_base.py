@@ -671,8 +671,8 @@ class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         raise TrainingDivergedError(divergence_message(self, loss, norm, kept, what))
 
     def keep_good_weights(self, step):
-        """Fall back to a snapshot unless the current weights are usable; says what is kept,
-        and whether a snapshot was restored."""
+        """After a failed step: fall back to a snapshot unless the current weights are usable,
+        and start a fresh loss scaler. Says what is kept, and whether a snapshot was restored."""
         if hasattr(self, "grad_scaler_"):  # a fresh scaler: the failed step never update()d it
             self.grad_scaler_ = torch.amp.GradScaler(
                 torch.device(self.device).type, init_scale=self.grad_scaler_.get_scale())
@@ -822,7 +822,7 @@ class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         start = 0
         with torch.no_grad():
             for batch, _ in self.get_iterator(self.get_dataset(X, spec=spec), training=False):
-                unit = unit_rows(self.embed_batch(batch.to(self.device)))
+                unit = unit_features(self.embed_batch(batch.to(self.device)))
                 if not torch.isfinite(unit).all():
                     raise ValueError(
                         f"this {type(self).__name__} gives NaN features for finite input: "
@@ -834,7 +834,7 @@ class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         return out
 
 
-def unit_rows(features):
+def unit_features(features):
     """Float32 rows scaled to unit length without overflow (rows of norm below 1e-12 are
     divided by 1e-12, as ``F.normalize`` does). A row whose features overflowed to ±inf points
     along its infinite entries, the limit of its direction; a row with NaN stays NaN."""
