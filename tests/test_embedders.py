@@ -110,6 +110,42 @@ def test_random_flip_mirrors_half_of_each_image_batch():
     assert quick().augment(flat) is flat  # 2-D data is never flipped
 
 
+def shifted_by(image, dy, dx):
+    """``image`` (C, H, W) moved down dy and right dx pixels, edges repeated (by hand)."""
+    _, height, width = image.shape
+    rows = np.clip(np.arange(height) - dy, 0, height - 1)
+    cols = np.clip(np.arange(width) - dx, 0, width - 1)
+    return image[:, rows][:, :, cols]
+
+
+def test_random_shift_translates_each_image_within_the_bound_repeating_edges():
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.integers(0, 256, (400, 2, 10, 20), dtype=np.uint8))
+    embedder = quick(random_flip=False, random_shift=0.2)  # up to 2 rows and 4 columns
+    torch.manual_seed(0)
+    out = embedder.augment(x)
+    assert out.dtype == torch.uint8 and out.shape == x.shape and out.is_contiguous()
+    seen = set()
+    for image, moved in zip(x.numpy(), out.numpy(), strict=True):
+        # random pixels: exactly one shift reproduces the output
+        matches = [(dy, dx) for dy in range(-2, 3) for dx in range(-4, 5)
+                   if np.array_equal(shifted_by(image, dy, dx), moved)]
+        assert len(matches) == 1
+        seen.add(matches[0])
+    assert len(seen) == 5 * 9  # every allowed shift occurs, the extremes included
+    assert embedder.set_params(random_shift=0.0).augment(x) is x
+    assert embedder.set_params(random_shift=0.01).augment(x) is x  # under half a pixel
+
+
+def test_random_shift_trains_and_is_seeded(faces_16px):
+    images, target = faces_16px
+    a = quick(random_shift=0.1, device="cpu").fit(images, target).transform(images)
+    b = quick(random_shift=0.1, device="cpu").fit(images, target).transform(images)
+    c = quick(device="cpu").fit(images, target).transform(images)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
 def test_two_dimensional_data_with_an_mlp():
     X, y = blobs()
     embedder = quick(hs.CosFaceEmbedder, embedding_dim=16).fit(X, y)

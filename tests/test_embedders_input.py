@@ -61,6 +61,8 @@ BAD_PARAMETERS = [
     ({"lr_schedule": "step"}, "lr_schedule"),
     ({"mixed_precision": "fp8"}, "mixed_precision"),
     ({"embedding_dim": 0}, "embedding_dim"),
+    ({"random_shift": 0.6}, "random_shift"),
+    ({"random_shift": -0.1}, "random_shift"),
     ({"scale": -2.0}, "scale"),
 ]
 

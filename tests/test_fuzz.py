@@ -85,6 +85,7 @@ HYPERPARAMETERS = {
     "calibration_holdout": mostly(st.one_of(st.floats(0, 0.9), st.integers(0, 5)),
                                   st.one_of(st.floats(-0.5, 1.5), st.integers(-1, 0))),
     "random_flip": st.booleans(),
+    "random_shift": mostly(st.floats(0, 0.5), ANY_FLOAT),
     "flip_fusion": st.booleans(),
     "mixed_precision": mostly(st.sampled_from([None, "bf16"]), st.just("fp8")),
 }

@@ -32,6 +32,7 @@ from ..heads._base import unit_vectors
 from ..heads._validation import check_choice, check_int, check_real
 from ..persistence import SavableMixin, decode, encode, encode_params, read_model_file
 from ..verification import Embeddings
+from ._augment import random_flip, random_shift
 from ._training import (
     CHECKPOINT_NAME,
     CosineSchedule,
@@ -140,6 +141,7 @@ class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         lr_schedule="cosine",
         max_grad_norm=None,
         random_flip=True,
+        random_shift=0.0,
         flip_fusion=False,
         calibration_holdout=0.2,
         image_loader=None,
@@ -167,6 +169,7 @@ class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         self.lr_schedule = lr_schedule
         self.max_grad_norm = max_grad_norm
         self.random_flip = random_flip
+        self.random_shift = random_shift
         self.flip_fusion = flip_fusion
         self.calibration_holdout = calibration_holdout
         self.image_loader = image_loader
@@ -262,6 +265,7 @@ class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, Transfo
                             f"{type(self.checkpoint_dir).__name__}.")
         if self.embedding_dim is not None:
             check_int("embedding_dim", self.embedding_dim, 1)
+        check_real("random_shift", self.random_shift, minimum=0.0, maximum=0.5)
         holdout = self.calibration_holdout
         if isinstance(holdout, numbers.Integral) and not isinstance(holdout, bool):
             check_int("calibration_holdout", holdout, 0)
@@ -560,11 +564,14 @@ class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         self.rng_state_ = capture_rng(self.device)
 
     def augment(self, X):
-        """Random horizontal flips of half the images of a training batch."""
-        if not self.random_flip or X.ndim != 4:
+        """Random flips and shifts of the images of a training batch (2-D data: none)."""
+        if X.ndim != 4:
             return X
-        flip = torch.rand(len(X), device=X.device) < 0.5
-        return torch.where(flip[:, None, None, None], X.flip(-1), X)
+        if self.random_flip:
+            X = random_flip(X)
+        if self.random_shift > 0:
+            X = random_shift(X, self.random_shift)
+        return X
 
     def autocast(self):
         """Mixed-precision context for the backbone; the heads compute in float32 anyway."""
