@@ -2,6 +2,7 @@
 
     python benchmarks/bench_lfw.py view1 [--methods ...] [--seeds 0 1 2] [--epochs 20]
     python benchmarks/bench_lfw.py view2 --methods cosface [--folds 0 1 ...] [--epochs 20]
+    python benchmarks/bench_lfw.py view1 --methods softmax --set random_shift=0.05 lr=0.004
     python benchmarks/bench_lfw.py report            # the markdown tables of all results so far
     python benchmarks/bench_lfw.py view1 --quick     # tiny run (used by the tests)
 
@@ -17,11 +18,14 @@
 Every finished run is appended as one JSON line to ``--results``
 (``benchmarks/results/lfw.jsonl``), keyed by protocol, method, seed, fold and recipe; a run
 already there is skipped, so an interrupted View 2 resumes at the next fold. Methods are
-trained with the library's defaults except ``max_epochs`` (``--epochs``), on the CPU or on
-the GPU when there is one (``--device``).
+trained with the library's defaults except ``max_epochs`` (``--epochs``) and what ``--set``
+changes, on the CPU or on the GPU when there is one (``--device``). Each result records its
+recipe (:data:`RECIPE`); the report groups runs by method, epochs and recipe, the recipe
+written as its changes from the library's current defaults.
 """
 
 import argparse
+import ast
 import hashlib
 import json
 import sys
@@ -77,15 +81,40 @@ DEFAULT_RESULTS = Path(__file__).resolve().parent / "results" / "lfw.jsonl"
 FARS = (1e-2, 1e-3)
 
 
-def make_embedder(method, seed, epochs, device="auto", verbose=0):
+#: The training recipe: the embedder parameters a result depends on besides the method's own.
+RECIPE = ("backbone", "embedding_dim", "batch_size", "lr", "weight_decay", "lr_schedule",
+          "random_flip", "random_shift", "flip_fusion", "calibration_holdout")
+#: What the recipe was before it was recorded with each result (results without "recipe").
+FIRST_RECIPE = {"backbone": "auto", "embedding_dim": None, "batch_size": 64, "lr": 2e-3,
+                "weight_decay": 5e-4, "lr_schedule": "cosine", "random_flip": True,
+                "random_shift": 0.0, "flip_fusion": False, "calibration_holdout": 0.2}
+
+
+def make_embedder(method, seed, epochs, device="auto", verbose=0, overrides=None):
+    """The method's embedder with the library defaults, except ``overrides`` (``--set``)."""
     cls, params = METHODS[method]
-    return cls(max_epochs=epochs, random_state=seed, device=device, verbose=verbose, **params)
+    return cls(max_epochs=epochs, random_state=seed, device=device, verbose=verbose,
+               **params, **(overrides or {}))
 
 
-def recipe_key(protocol, method, seed, fold, epochs, overrides, subset):
-    recipe = json.dumps([protocol, method, seed, fold, epochs, overrides, subset],
-                        sort_keys=True, default=str)
-    return hashlib.sha256(recipe.encode()).hexdigest()[:16]
+def recipe_of(embedder):
+    return {name: embedder.get_params()[name] for name in RECIPE}
+
+
+def recipe_label(recipe, reference=None):
+    """The recipe as the parameters where it differs from ``reference`` (the defaults)."""
+    reference = reference or recipe_of(make_embedder("softmax", 0, 1))
+    changed = [f"{k}={v!r}" for k, v in sorted(recipe.items()) if v != reference.get(k)]
+    return ", ".join(changed) or "defaults"
+
+
+def recipe_key(protocol, method, seed, fold, epochs, recipe, subset):
+    """A run's identity; the recipe enters as its changes from FIRST_RECIPE, so the results
+    recorded before recipes were keep their keys."""
+    changed = {k: v for k, v in recipe.items() if v != FIRST_RECIPE.get(k)}
+    identity = json.dumps([protocol, method, seed, fold, epochs, changed, subset],
+                          sort_keys=True, default=str)
+    return hashlib.sha256(identity.encode()).hexdigest()[:16]
 
 
 def read_results(path):
@@ -148,12 +177,12 @@ def train_set(lfw, protocol, fold):
     return people_outside(lfw.view2.pairs[lfw.view2.fold == fold], lfw.target)
 
 
-def run_one(lfw, protocol, method, seed, fold, epochs, device, quick, verbose):
+def run_one(lfw, protocol, fold, embedder, quick):
     mask = train_set(lfw, protocol, fold)
     X, y = lfw.images[mask], lfw.target[mask]
     if quick:
         X, y = quick_subset(X, y)
-    pipe, seconds = fit_pipeline(make_embedder(method, seed, epochs, device, verbose), X, y)
+    pipe, seconds = fit_pipeline(embedder, X, y)
     embed, threshold = pipe.named_steps["embed"], pipe.named_steps["verify"].threshold_
     record = {"train_images": len(X), "train_people": int(len(np.unique(y))),
               "train_seconds": round(seconds, 1), "threshold": float(threshold),
@@ -180,17 +209,19 @@ def run_protocol(args):
     for fold in folds:
         for method in args.methods:
             for seed in args.seeds:
-                key = recipe_key(args.protocol, method, seed, fold, args.epochs, {},
+                embedder = make_embedder(method, seed, args.epochs, args.device, args.verbose,
+                                         args.overrides)
+                recipe = recipe_of(embedder)
+                key = recipe_key(args.protocol, method, seed, fold, args.epochs, recipe,
                                  "quick" if args.quick else "all")
                 label = f"{args.protocol} {method} seed {seed}" + (
                     f" fold {fold}" if fold is not None else "")
                 if key in done:
                     print(f"{label}: already in {args.results}, skipped")
                     continue
-                record = run_one(lfw, args.protocol, method, seed, fold, args.epochs,
-                                 args.device, args.quick, args.verbose)
+                record = run_one(lfw, args.protocol, fold, embedder, args.quick)
                 record.update(key=key, protocol=args.protocol, method=method, seed=seed,
-                              fold=fold, epochs=args.epochs, quick=args.quick,
+                              fold=fold, epochs=args.epochs, recipe=recipe, quick=args.quick,
                               machine=machine, date=date.today().isoformat())
                 append_result(args.results, record)
                 figure = record.get("fold_accuracy", record["accuracy"])
@@ -209,20 +240,23 @@ def mean_std(values):
 def report(results, quick=False):
     """Markdown tables: View 1 per method (mean ± std over seeds), View 2 per method."""
     groups = defaultdict(list)
+    reference = recipe_of(make_embedder("softmax", 0, 1))
     for record in results:
         if record.get("quick", False) == quick:
-            groups[record["protocol"], record["method"], record["epochs"]].append(record)
+            recipe = recipe_label(record.get("recipe", FIRST_RECIPE), reference)
+            groups[record["protocol"], record["method"], record["epochs"], recipe].append(record)
     lines = []
     view1 = sorted(key for key in groups if key[0] == "view1")
     if view1:
-        lines += ["| method | epochs | seeds | accuracy (calibrated) % | 10-fold % | AUC % | "
-                  "TAR@FAR=1e-2 % | TAR@FAR=1e-3 % | train s |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += ["| method | epochs | recipe | seeds | accuracy (calibrated) % | 10-fold % | "
+                  "AUC % | TAR@FAR=1e-2 % | TAR@FAR=1e-3 % | train s |",
+                  "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
         order = list(METHODS)
-        for key in sorted(view1, key=lambda k: (k[2], order.index(k[1]) if k[1] in order else 99)):
+        for key in sorted(view1, key=lambda k: (k[2], k[3], order.index(k[1])
+                                                if k[1] in order else 99)):
             runs = groups[key]
             lines.append(
-                f"| {key[1]} | {key[2]} | {len(runs)} | "
+                f"| {key[1]} | {key[2]} | {key[3]} | {len(runs)} | "
                 f"{mean_std([r['accuracy'] for r in runs])} | "
                 f"{mean_std([r['kfold_mean'] for r in runs])} | "
                 f"{mean_std([r['auc'] for r in runs])} | "
@@ -231,19 +265,29 @@ def report(results, quick=False):
                 f"{np.mean([r['train_seconds'] for r in runs]):.0f} |")
     view2 = sorted(key for key in groups if key[0] == "view2")
     if view2:
-        lines += ["", "| method | epochs | folds done | accuracy % (mean ± std over folds) | "
-                  "accuracy (calibrated) % | AUC % | train s per fold |",
-                  "|---|---:|---:|---:|---:|---:|---:|"]
+        lines += ["", "| method | epochs | recipe | folds done | accuracy % (mean ± std over "
+                  "folds) | accuracy (calibrated) % | AUC % | train s per fold |",
+                  "|---|---:|---|---:|---:|---:|---:|---:|"]
         for key in view2:
             runs = sorted(groups[key], key=lambda r: r["fold"])
             lines.append(
-                f"| {key[1]} | {key[2]} | {len(runs)} "
+                f"| {key[1]} | {key[2]} | {key[3]} | {len(runs)} "
                 f"({', '.join(str(r['fold']) for r in runs)}) | "
                 f"{mean_std([r['fold_accuracy'] for r in runs])} | "
                 f"{mean_std([r['accuracy'] for r in runs])} | "
                 f"{mean_std([r['auc'] for r in runs])} | "
                 f"{np.mean([r['train_seconds'] for r in runs]):.0f} |")
     return "\n".join(lines)
+
+
+def parse_override(text, parser):
+    name, _, value = text.partition("=")
+    if name not in RECIPE:
+        parser.error(f"--set {text}: the recipe parameters are {', '.join(RECIPE)}")
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return name, value  # a plain string such as backbone=sphere10
 
 
 def main(argv=None):
@@ -255,6 +299,8 @@ def main(argv=None):
     parser.add_argument("--folds", nargs="+", type=int, default=list(range(10)),
                         help="View 2 folds to run (0..9)")
     parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="NAME=VALUE",
+                        help="change the recipe, e.g. --set random_shift=0.05 (Python literals)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--lfw", help="the LFW arrays (.npz or its folder)")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
@@ -262,6 +308,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="600 training images, 1 epoch, 2 methods, fold 0 (for the tests)")
     args = parser.parse_args(argv)
+    args.overrides = dict(parse_override(text, parser) for text in args.overrides)
     if args.quick and args.protocol != "report":
         args.epochs, args.folds = 1, args.folds[:1]
         args.methods = args.methods or ["softmax", "cosface"]
