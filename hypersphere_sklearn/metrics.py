@@ -25,8 +25,14 @@ __all__ = [
 
 
 def check_scores(scores, same):
-    """Validate ``(scores, same)``: equal-length 1-D, finite scores, both classes present."""
-    scores = column_or_1d(np.asarray(scores, dtype=np.float64))
+    """Validate ``(scores, same)``: equal-length 1-D, finite scores, both classes present.
+
+    float32 scores stay float32 (half the memory and faster sorts); others become float64.
+    """
+    scores = np.asarray(scores)
+    if scores.dtype not in (np.float32, np.float64):
+        scores = scores.astype(np.float64)
+    scores = column_or_1d(scores)
     same = column_or_1d(np.asarray(same)).astype(bool)
     if len(scores) != len(same):
         raise ValueError(f"scores has {len(scores)} pairs but same has {len(same)}.")
@@ -74,9 +80,10 @@ def best_accuracy_threshold(scores, same):
         with np.errstate(over="ignore"):  # above the largest float is inf: accept nothing
             above = np.nextafter(max(genuine[-1], impostor[-1]), np.inf)
         return float(above), float(len(impostor) / len(scores))
-    cut = genuine[k]  # argmax takes the first of tied genuine scores: genuine[k - 1] < cut
-    below_g = genuine[k - 1] if k > 0 else -np.inf
-    below_i = impostor[true_neg[k] - 1] if true_neg[k] > 0 else -np.inf
+    # in float64, where the midpoint of two neighbouring float32 scores lies strictly between
+    cut = float(genuine[k])  # argmax takes the first of tied genuine scores: below < cut
+    below_g = float(genuine[k - 1]) if k > 0 else -np.inf
+    below_i = float(impostor[true_neg[k] - 1]) if true_neg[k] > 0 else -np.inf
     below = max(below_g, below_i)
     threshold = cut if not np.isfinite(below) else cut / 2.0 + below / 2.0  # no overflow
     return float(threshold), float(correct[k] / len(scores))

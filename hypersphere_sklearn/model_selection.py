@@ -100,7 +100,7 @@ def impostor_pairs(y, n_pairs, random_state=None):
     # n_pairs distinct keys in draw order are kept, so the sample is uniform
     candidates = np.empty(0, dtype=np.int64)
     while True:
-        keys, drawn_at = first_draws(candidates)
+        keys, drawn_at = first_draws(candidates, n * n)
         if len(keys) >= n_pairs:
             break
         draw = int(1.2 * (n_pairs - len(keys))) + 16
@@ -114,14 +114,24 @@ def impostor_pairs(y, n_pairs, random_state=None):
     return np.stack([keys // n, keys % n], axis=1)
 
 
-def first_draws(candidates):
-    """The distinct values of ``candidates`` in increasing order, and the position of each
-    one's first occurrence (one stable sort instead of ``np.unique``'s two sorts)."""
-    order = np.argsort(candidates, kind="stable")
-    ordered = candidates[order]
-    first = np.ones(len(ordered), dtype=bool)
-    first[1:] = ordered[1:] != ordered[:-1]
-    return ordered[first], order[first]
+def first_draws(candidates, n_keys):
+    """The distinct values of ``candidates`` (all below ``n_keys``) in increasing order, and
+    the position of each one's first occurrence.
+
+    When value and position fit together in 63 bits, one plain sort of ``value << bits |
+    position`` orders by value and then by position, so each value's first entry is its
+    first draw: several times faster than the stable argsort (and gather) it otherwise takes.
+    """
+    bits = max(len(candidates) - 1, 1).bit_length()
+    if (n_keys - 1).bit_length() + bits <= 63:
+        ordered = np.sort((candidates << bits) | np.arange(len(candidates)))
+        values, positions = ordered >> bits, ordered & ((1 << bits) - 1)
+    else:
+        order = np.argsort(candidates, kind="stable")
+        values, positions = candidates[order], order
+    first = np.ones(len(values), dtype=bool)
+    first[1:] = values[1:] != values[:-1]
+    return values[first], positions[first]
 
 
 def make_pairs(y, impostors="balanced", max_genuine=None, random_state=None):

@@ -259,7 +259,8 @@ class CosineVerifier(SavableMixin, ClassifierMixin, BaseEstimator):
         impostors = impostor_pairs(y, n_genuine, check_random_state(self.random_state))
         scores = np.concatenate([genuine_pair_scores(E, y, self.chunk_size),
                                  pair_similarity(E, impostors, normalized=True)])
-        return scores, np.arange(len(scores)) < n_genuine
+        # computed in E's dtype, so casting back is exact; float32 sorts twice as fast
+        return scores.astype(E.dtype, copy=False), np.arange(len(scores)) < n_genuine
 
     # -- using it --------------------------------------------------------------------------
     def decision_function(self, E):

@@ -7,7 +7,12 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from hypersphere_sklearn import metrics
-from hypersphere_sklearn.model_selection import genuine_pairs, impostor_pairs, make_pairs
+from hypersphere_sklearn.model_selection import (
+    first_draws,
+    genuine_pairs,
+    impostor_pairs,
+    make_pairs,
+)
 
 
 def random_scores(n=400, seed=0, ties=False):
@@ -144,6 +149,16 @@ def test_impostor_sampling_keeps_the_first_distinct_pairs_drawn(identities, per_
     for seed in range(3):
         expected = first_distinct_impostors(y, count, seed)
         np.testing.assert_array_equal(impostor_pairs(y, count, random_state=seed), expected)
+
+
+@pytest.mark.parametrize("n_keys", [1000, 2**62])  # packed into one sort / stable argsort
+def test_first_draws_are_the_distinct_keys_and_their_first_positions(n_keys):
+    candidates = np.random.default_rng(0).integers(0, 1000, 5000) * (n_keys // 1000)
+    values, positions = first_draws(candidates, n_keys)
+    expected_values, expected_first = np.unique(candidates, return_index=True)
+    np.testing.assert_array_equal(values, expected_values)
+    np.testing.assert_array_equal(positions, expected_first)
+    assert len(first_draws(candidates[:0], n_keys)[0]) == 0
 
 
 def test_make_pairs_balanced_all_and_counted():
