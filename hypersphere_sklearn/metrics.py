@@ -258,11 +258,17 @@ def pair_similarity(embeddings, pairs, normalized=False, chunk_size=1024):
     pairs = check_pairs(pairs, len(embeddings))
     if not normalized:  # unit rows (all-zero rows stay zero: cosine 0 to everything)
         embeddings = normalize_rows(embeddings)
+    return pair_dots(embeddings, pairs, chunk_size)
+
+
+def pair_dots(rows, pairs, chunk_size=1024):
+    """Dot product of each pair of ``rows``, unchecked: :func:`pair_similarity`'s kernel, for
+    callers that have validated both already (in the rows' dtype, stored as float64)."""
     out = np.empty(len(pairs), dtype=np.float64)
     for start in range(0, len(pairs), chunk_size):
         i, j = pairs[start:start + chunk_size].T
-        out[start:start + len(i)] = np.einsum("ij,ij->i", embeddings.take(i, axis=0),
-                                              embeddings.take(j, axis=0))
+        out[start:start + len(i)] = np.einsum("ij,ij->i", rows.take(i, axis=0),
+                                              rows.take(j, axis=0))
     return out
 
 

@@ -13,7 +13,7 @@ from .metrics import (
     best_accuracy_threshold,
     equal_error_rate,
     normalize_rows,
-    pair_similarity,
+    pair_dots,
     threshold_at_far,
 )
 from .model_selection import (
@@ -255,10 +255,10 @@ class CosineVerifier(SavableMixin, ClassifierMixin, BaseEstimator):
         if self.max_genuine_pairs is not None and n_genuine > self.max_genuine_pairs:
             pairs, same = make_pairs(y, max_genuine=self.max_genuine_pairs,
                                      random_state=self.random_state)
-            return pair_similarity(E, pairs, normalized=True), same
+            return pair_dots(E, pairs), same
         impostors = impostor_pairs(y, n_genuine, check_random_state(self.random_state))
         scores = np.concatenate([genuine_pair_scores(E, y, self.chunk_size),
-                                 pair_similarity(E, impostors, normalized=True)])
+                                 pair_dots(E, impostors)])
         # computed in E's dtype, so casting back is exact; float32 sorts twice as fast
         return scores.astype(E.dtype, copy=False), np.arange(len(scores)) < n_genuine
 
