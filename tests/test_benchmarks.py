@@ -64,16 +64,16 @@ def test_bench_lfw_quick_runs_resume_and_report(tmp_path, capsys):
     assert "already in" in capsys.readouterr().out and len(bench.read_results(results)) == 3
     # a changed recipe is a new run, recorded with its recipe and reported on its own row
     assert bench.main(["view2", *common, "--methods", "normface",
-                       "--set", "random_shift=0.05", "backbone=small-cnn"]) == 0
+                       "--set", "random_shift=0.1", "backbone=small-cnn"]) == 0
     records = bench.read_results(results)
-    assert len(records) == 4 and records[-1]["recipe"]["random_shift"] == 0.05
+    assert len(records) == 4 and records[-1]["recipe"]["random_shift"] == 0.1
     assert records[-1]["recipe"]["backbone"] == "small-cnn"
     capsys.readouterr()
     assert bench.main(["report", "--quick", "--results", str(results)]) == 0
     table = capsys.readouterr().out
     assert "| softmax | 1 | defaults | 1 |" in table
     assert "| normface | 1 | defaults | 1 (0) |" in table
-    assert "| normface | 1 | backbone='small-cnn', random_shift=0.05 | 1 (0) |" in table
+    assert "| normface | 1 | backbone='small-cnn', random_shift=0.1 | 1 (0) |" in table
     with pytest.raises(SystemExit):
         bench.main(["view1", *common, "--set", "max_epochs=3"])  # not a recipe parameter
 

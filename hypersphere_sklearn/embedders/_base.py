@@ -141,7 +141,7 @@ class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         lr_schedule="cosine",
         max_grad_norm=None,
         random_flip=True,
-        random_shift=0.0,
+        random_shift=0.05,
         flip_fusion=False,
         calibration_holdout=0.2,
         image_loader=None,
