@@ -241,7 +241,17 @@ def test_an_interrupt_in_the_middle_of_a_step_keeps_the_previous_step(faces_16px
     assert_same_weights(weights(embedder), recorder.after[2, 2])
 
 
-def test_ctrl_c_stops_training_after_the_current_batch(faces_16px, capsys):
+@pytest.fixture
+def python_sigint_handler():
+    """Python's own Ctrl-C handler, whatever the test process was started with (a shell
+    starts background jobs with SIGINT ignored, and then the embedder rightly leaves it)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_stops_training_after_the_current_batch(faces_16px, capsys,
+                                                       python_sigint_handler):
     images, target = faces_16px
     recorder = Recorder()
     press = At("on_grad_computed", 1, 2, lambda net: os.kill(os.getpid(), signal.SIGINT))
