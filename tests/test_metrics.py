@@ -172,3 +172,12 @@ def test_make_pairs_balanced_all_and_counted():
     assert few.sum() == 4 and (~few).sum() == 5
     with pytest.raises(ValueError, match="impostors"):
         make_pairs(y, impostors="many")
+
+
+def test_float32_scores_of_neighbouring_values_are_still_split():
+    low = np.float32(0.5)
+    high = np.nextafter(low, np.float32(1))  # the next float32: no float32 lies between
+    scores = np.array([high, low], dtype=np.float32)
+    threshold, accuracy = metrics.best_accuracy_threshold(scores, [True, False])
+    assert accuracy == 1.0 and float(low) < threshold < float(high)
+    assert ((scores.astype(np.float64) >= threshold) == [True, False]).all()
