@@ -101,9 +101,8 @@ def recipe_of(embedder):
     return {name: embedder.get_params()[name] for name in RECIPE}
 
 
-def recipe_label(recipe, reference=None):
+def recipe_label(recipe, reference):
     """The recipe as the parameters where it differs from ``reference`` (the defaults)."""
-    reference = reference or recipe_of(make_embedder("softmax", 0, 1))
     changed = [f"{k}={v!r}" for k, v in sorted(recipe.items()) if v != reference.get(k)]
     return ", ".join(changed) or "defaults"
 
