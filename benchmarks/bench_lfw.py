@@ -55,6 +55,7 @@ from hypersphere_sklearn import (  # noqa: E402
 from hypersphere_sklearn.datasets import load_lfw_arrays  # noqa: E402
 from hypersphere_sklearn.datasets._lfw import people_outside  # noqa: E402
 from hypersphere_sklearn.metrics import (  # noqa: E402
+    accepts,
     kfold_accuracy,
     pair_similarity,
     verification_report,
@@ -207,7 +208,7 @@ def run_one(lfw, protocol, fold, embedder, quick):
         # this fold's accuracy at the threshold chosen on the nine others
         record["fold_accuracy"] = float(others.accuracies[list(np.unique(view2.fold)).index(fold)])
     record["accuracy_training_threshold"] = float(
-        np.mean((scores >= record["threshold_training"]) == same))
+        np.mean(accepts(scores, record["threshold_training"]) == same))
     return record
 
 

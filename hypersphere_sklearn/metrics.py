@@ -44,6 +44,20 @@ def check_scores(scores, same):
     return scores, same
 
 
+def accepts(scores, threshold):
+    """Which scores a threshold accepts (``score >= threshold``), compared in float64.
+
+    Under NumPy 2 a Python-float threshold is cast to a float32 array's dtype, which can round
+    a midpoint between two neighbouring float32 scores onto the lower one and accept it.
+
+    Examples
+    --------
+    >>> accepts(np.array([0.9, 0.5], dtype=np.float32), 0.7).tolist()
+    [True, False]
+    """
+    return np.greater_equal(scores, np.float64(threshold))
+
+
 def best_accuracy_threshold(scores, same):
     """The threshold that maximises pair accuracy, and that accuracy.
 
@@ -112,7 +126,7 @@ def tar_at_far(scores, same, far):
     """
     threshold = threshold_at_far(scores, same, far)
     scores, same = check_scores(scores, same)
-    return float(np.mean(scores[same] >= threshold))
+    return float(np.mean(accepts(scores[same], threshold)))
 
 
 def equal_error_rate(scores, same):
@@ -193,7 +207,7 @@ def kfold_accuracy(scores, same, folds=None, n_folds=10):
         test = folds == fold
         threshold, _ = best_accuracy_threshold(scores[~test], same[~test])
         thresholds.append(threshold)
-        accuracies.append(np.mean((scores[test] >= threshold) == same[test]))
+        accuracies.append(np.mean(accepts(scores[test], threshold) == same[test]))
     accuracies = np.asarray(accuracies)
     return KFoldAccuracy(float(accuracies.mean()), float(accuracies.std()), accuracies,
                          np.asarray(thresholds))
@@ -288,7 +302,7 @@ def verification_report(scores, same, threshold=None, fars=(1e-2, 1e-3), folds=N
         "best_threshold": best_threshold,
     }
     if threshold is not None:
-        report["accuracy"] = float(np.mean((scores >= threshold) == same))
+        report["accuracy"] = float(np.mean(accepts(scores, threshold) == same))
     if folds is not None:
         report["kfold"] = kfold_accuracy(scores, same, folds)
     for far in fars:

@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import column_or_1d
 
-from .metrics import pair_similarity, roc_auc_score, tar_at_far
+from .metrics import accepts, pair_similarity, roc_auc_score, tar_at_far
 
 __all__ = [
     "VERIFICATION_SCORING",
@@ -236,7 +236,7 @@ def verification_scorer(metric="auc", far=1e-3, random_state=0):
         if threshold is None:
             raise ValueError("metric='accuracy' needs a pipeline that ends with a "
                              "CosineVerifier, whose calibrated threshold it uses.")
-        return float(np.mean((scores >= threshold) == same))
+        return float(np.mean(accepts(scores, threshold) == same))
 
     score.__name__ = f"verification_{metric}"
     return score

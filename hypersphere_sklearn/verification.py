@@ -10,6 +10,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from .metrics import (
+    accepts,
     best_accuracy_threshold,
     equal_error_rate,
     normalize_rows,
@@ -300,7 +301,7 @@ class CosineVerifier(SavableMixin, ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         E = self.check_embeddings(E, reset=False, zero="keep").astype(np.float32)
         index, best = self.nearest_templates(E)
-        known = best >= self.threshold_
+        known = accepts(best, self.threshold_)
         labels = self.classes_[index]
         if known.all():
             return labels
@@ -323,7 +324,7 @@ class CosineVerifier(SavableMixin, ClassifierMixin, BaseEstimator):
 
     def verify(self, A, B):
         """Same person (True) or not, for each pair of rows of A and B."""
-        return self.similarity(A, B) >= self.threshold_
+        return accepts(self.similarity(A, B), self.threshold_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

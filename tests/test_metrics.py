@@ -181,3 +181,16 @@ def test_float32_scores_of_neighbouring_values_are_still_split():
     threshold, accuracy = metrics.best_accuracy_threshold(scores, [True, False])
     assert accuracy == 1.0 and float(low) < threshold < float(high)
     assert ((scores.astype(np.float64) >= threshold) == [True, False]).all()
+
+
+def test_a_float32_score_one_ulp_below_the_threshold_is_rejected_everywhere():
+    # the midpoint of two neighbouring float32 scores rounds onto the lower one in float32
+    low = np.float32(0.5)
+    high = np.nextafter(low, np.float32(1))
+    scores = np.array([high, low, high, low], dtype=np.float32)
+    same = np.array([True, False, True, False])
+    threshold, _ = metrics.best_accuracy_threshold(scores, same)
+    assert (scores >= threshold).all()  # the NumPy 2 comparison this guards against
+    assert metrics.accepts(scores, threshold).tolist() == same.tolist()
+    assert metrics.verification_report(scores, same, threshold)["accuracy"] == 1.0
+    assert metrics.kfold_accuracy(scores, same, folds=[0, 0, 1, 1]).mean == 1.0

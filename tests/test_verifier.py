@@ -220,3 +220,20 @@ def test_accuracy_scorer_needs_a_verifier(faces_16px):
     assert 0 <= verification_scorer("auc")(embedder, images, people) <= 1
     with pytest.raises(ValueError, match="CosineVerifier"):
         verification_scorer("accuracy")(embedder, images, people)
+
+
+def test_a_cosine_one_float32_ulp_below_the_threshold_is_rejected():
+    def just_above(cosine):  # the float64 midpoint to the next float32: rounds onto cosine
+        return (float(cosine) + float(np.nextafter(cosine, np.float32(2)))) / 2
+
+    E = np.eye(3, dtype=np.float32)[:2]
+    probe = np.array([[0.6, 0.0, 0.8]], dtype=np.float32)
+    verifier = hs.CosineVerifier(unknown_label=-1, calibration="fixed", threshold=0.0)
+    verifier.fit(E, [0, 1])
+    _, cosine = verifier.nearest_templates(verifier.check_embeddings(probe, reset=False))
+    verifier.threshold_ = float(cosine[0])
+    assert verifier.predict(probe).tolist() == [0]
+    verifier.threshold_ = just_above(cosine[0])
+    assert verifier.predict(probe).tolist() == [-1]
+    verifier.threshold_ = just_above(verifier.similarity(probe, E[:1])[0])
+    assert verifier.verify(probe, E[:1]).tolist() == [False]
