@@ -320,7 +320,8 @@ def main(argv=None):
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--folds", nargs="+", type=int, default=list(range(10)),
                         help="View 2 folds to run (0..9)")
-    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=NormFaceEmbedder().max_epochs,
+                        help="training epochs (default: the library's max_epochs)")
     parser.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="NAME=VALUE",
                         help="change the recipe, e.g. --set random_shift=0.05 (Python literals)")
     parser.add_argument("--device", default="auto")

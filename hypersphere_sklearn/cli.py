@@ -214,12 +214,13 @@ def command_demo(args):
 
 # -- parsing ----------------------------------------------------------------------------------
 def training_arguments(parser):
+    default = embedders.NormFaceEmbedder().get_params()  # one source for the defaults
     parser.add_argument("--method", choices=sorted(METHODS), default="normface")
     parser.add_argument("--scale", type=float, help="the method's scale s")
     parser.add_argument("--margin", type=float, help="the method's margin m")
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--epochs", type=int, default=default["max_epochs"])
+    parser.add_argument("--batch-size", type=int, default=default["batch_size"])
+    parser.add_argument("--lr", type=float, default=default["lr"])
     parser.add_argument("--backbone", default="auto")
     parser.add_argument("--embedding-dim", type=int)
     parser.add_argument("--device", default="auto")

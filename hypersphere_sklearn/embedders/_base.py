@@ -133,7 +133,7 @@ class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         *,
         backbone="auto",
         embedding_dim=None,
-        max_epochs=20,
+        max_epochs=24,
         batch_size=64,
         lr=2e-3,
         optimizer=torch.optim.AdamW,
