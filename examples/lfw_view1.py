@@ -24,7 +24,7 @@ from hypersphere_sklearn import (
 )
 from hypersphere_sklearn.datasets import load_lfw_arrays
 from hypersphere_sklearn.datasets._lfw import people_outside
-from hypersphere_sklearn.metrics import kfold_accuracy, pair_similarity, roc_auc_score
+from hypersphere_sklearn.metrics import accepts, kfold_accuracy, pair_similarity, roc_auc_score
 
 METHODS = {
     "softmax": (SoftmaxEmbedder, {}),
@@ -61,7 +61,7 @@ def main(argv=None):
                          ("verify", CosineVerifier())]).fit(X, y)
         scores = pair_similarity(pipe[:-1].transform(lfw.images[used]),
                                  np.searchsorted(used, pairs))
-        accuracy = float(np.mean((scores >= pipe[-1].threshold_) == same))
+        accuracy = float(np.mean(accepts(scores, pipe[-1].threshold_) == same))
         folds = np.arange(len(pairs)) * 10 // len(pairs)
         results[name] = (accuracy, kfold_accuracy(scores, same, folds),
                          float(roc_auc_score(same, scores)))

@@ -12,6 +12,7 @@ from sklearn.utils.validation import column_or_1d
 
 __all__ = [
     "KFoldAccuracy",
+    "accepts",
     "best_accuracy_threshold",
     "equal_error_rate",
     "kfold_accuracy",
@@ -47,15 +48,27 @@ def check_scores(scores, same):
 def accepts(scores, threshold):
     """Which scores a threshold accepts (``score >= threshold``), compared in float64.
 
-    Under NumPy 2 a Python-float threshold is cast to a float32 array's dtype, which can round
-    a midpoint between two neighbouring float32 scores onto the lower one and accept it.
+    NumPy compares a float32 array with a scalar threshold in float32, which can round a
+    threshold between two neighbouring float32 scores (the float64 midpoint that
+    :func:`best_accuracy_threshold` returns) onto the lower one and accept it.
+
+    Parameters
+    ----------
+    scores : array-like of float
+        Similarity scores of pairs.
+    threshold : float
+        A pair is accepted when its score is at least this.
+
+    Returns
+    -------
+    accepted : ndarray of bool, the shape of ``scores``
 
     Examples
     --------
     >>> accepts(np.array([0.9, 0.5], dtype=np.float32), 0.7).tolist()
     [True, False]
     """
-    return np.greater_equal(scores, np.float64(threshold))
+    return np.asarray(scores, dtype=np.float64) >= float(threshold)
 
 
 def best_accuracy_threshold(scores, same):

@@ -223,7 +223,7 @@ def test_accuracy_scorer_needs_a_verifier(faces_16px):
 
 
 def test_a_cosine_one_float32_ulp_below_the_threshold_is_rejected():
-    def just_above(cosine):  # the float64 midpoint to the next float32: rounds onto cosine
+    def just_above(cosine):  # the float64 midpoint to the next float32
         return (float(cosine) + float(np.nextafter(cosine, np.float32(2)))) / 2
 
     E = np.eye(3, dtype=np.float32)[:2]
@@ -234,6 +234,8 @@ def test_a_cosine_one_float32_ulp_below_the_threshold_is_rejected():
     verifier.threshold_ = float(cosine[0])
     assert verifier.predict(probe).tolist() == [0]
     verifier.threshold_ = just_above(cosine[0])
+    assert np.float32(verifier.threshold_) == cosine[0]  # in float32 it would be accepted
     assert verifier.predict(probe).tolist() == [-1]
     verifier.threshold_ = just_above(verifier.similarity(probe, E[:1])[0])
+    assert np.float32(verifier.threshold_) == verifier.similarity(probe, E[:1])[0]
     assert verifier.verify(probe, E[:1]).tolist() == [False]
