@@ -221,9 +221,9 @@ def training_arguments(parser):
     parser.add_argument("--epochs", type=int, default=default["max_epochs"])
     parser.add_argument("--batch-size", type=int, default=default["batch_size"])
     parser.add_argument("--lr", type=float, default=default["lr"])
-    parser.add_argument("--backbone", default="auto")
+    parser.add_argument("--backbone", default=default["backbone"])
     parser.add_argument("--embedding-dim", type=int)
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--device", default=default["device"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--image-size", type=int,
                         help="for an image folder: resize every image to this square size")
