@@ -4,6 +4,7 @@
     python benchmarks/bench_lfw.py view2 --methods cosface [--folds 0 1 ...] [--epochs 20]
     python benchmarks/bench_lfw.py view1 --methods softmax --set random_shift=0.05 lr=0.004
     python benchmarks/bench_lfw.py report            # the markdown tables of all results so far
+    python benchmarks/bench_lfw.py view1 --methods c-contrastive --epochs 6 --init softmax
     python benchmarks/bench_lfw.py view1 --quick     # tiny run (used by the tests)
 
 - **View 1** (development): train on every image of the people who appear in no pair of
@@ -22,6 +23,12 @@ trained with the library's defaults except ``max_epochs`` (``--epochs``) and wha
 changes, on the CPU or on the GPU when there is one (``--device``). Each result records its
 recipe (:data:`RECIPE`); the report groups runs by method, epochs and recipe, the recipe
 written as its changes from the library's current defaults.
+
+Each run's fitted embedder is saved beside the results (``models/<key>.safetensors``, not
+under version control). ``--init METHOD`` fine-tunes instead of training from scratch, as the
+NormFace paper trains its agent-based losses: the backbone starts from METHOD's saved model of
+the same protocol, seed, fold and recipe trained for ``--init-epochs`` epochs (run that
+first); the loss head starts afresh.
 """
 
 import argparse
@@ -51,6 +58,7 @@ from hypersphere_sklearn import (  # noqa: E402
     SoftmaxEmbedder,
     SphereFaceEmbedder,
     SphereFaceREmbedder,
+    load,
 )
 from hypersphere_sklearn.datasets import load_lfw_arrays  # noqa: E402
 from hypersphere_sklearn.datasets._lfw import people_outside  # noqa: E402
@@ -115,6 +123,27 @@ def recipe_key(protocol, method, seed, fold, epochs, recipe, subset):
     identity = json.dumps([protocol, method, seed, fold, epochs, changed, subset],
                           sort_keys=True, default=str)
     return hashlib.sha256(identity.encode()).hexdigest()[:16]
+
+
+def model_path(results, key):
+    """Where the fitted embedder of the run ``key`` is saved."""
+    return Path(results).parent / "models" / f"{key}.safetensors"
+
+
+def initial_backbone(args, protocol, seed, fold):
+    """``(backbone, label)``: the trained backbone of ``--init``'s saved run, and how the
+    recipe names it."""
+    base = make_embedder(args.init, seed, args.init_epochs, args.device, 0, args.overrides)
+    key = recipe_key(protocol, args.init, seed, fold, args.init_epochs, recipe_of(base),
+                     "quick" if args.quick else "all")
+    path = model_path(args.results, key)
+    if not path.exists():
+        where = f" --folds {fold}" if fold is not None else ""
+        raise SystemExit(
+            f"--init {args.init}: no saved model of that run ({path}). Train it first: "
+            f"bench_lfw.py {protocol} --methods {args.init} --epochs {args.init_epochs} "
+            f"--seeds {seed}{where} with the same --set and --results.")
+    return load(path, device="cpu").module_[1], f"from {args.init}, epoch {args.init_epochs}"
 
 
 def read_results(path):
@@ -223,6 +252,10 @@ def run_protocol(args):
                 embedder = make_embedder(method, seed, args.epochs, args.device, args.verbose,
                                          args.overrides)
                 recipe = recipe_of(embedder)
+                if args.init:  # fine-tuning: the backbone starts from the saved run's
+                    backbone, recipe["backbone"] = initial_backbone(args, args.protocol,
+                                                                    seed, fold)
+                    embedder.set_params(backbone=backbone)
                 key = recipe_key(args.protocol, method, seed, fold, args.epochs, recipe,
                                  "quick" if args.quick else "all")
                 label = f"{args.protocol} {method} seed {seed}" + (
@@ -231,6 +264,7 @@ def run_protocol(args):
                     print(f"{label}: already in {args.results}, skipped")
                     continue
                 record = run_one(lfw, args.protocol, fold, embedder, args.quick)
+                embedder.save(model_path(args.results, key))
                 record.update(key=key, protocol=args.protocol, method=method, seed=seed,
                               fold=fold, epochs=args.epochs, recipe=recipe, quick=args.quick,
                               machine=machine, date=date.today().isoformat())
@@ -324,6 +358,10 @@ def main(argv=None):
                         help="training epochs (default: the library's max_epochs)")
     parser.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="NAME=VALUE",
                         help="change the recipe, e.g. --set random_shift=0.05 (Python literals)")
+    parser.add_argument("--init", choices=list(METHODS), metavar="METHOD",
+                        help="fine-tune from METHOD's saved model of the same run")
+    parser.add_argument("--init-epochs", type=int, default=NormFaceEmbedder().max_epochs,
+                        help="the epochs of the --init run (default: the library's)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--lfw", help="the LFW arrays (.npz or its folder)")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)

@@ -2,6 +2,9 @@
 
 import numpy as np
 import pytest
+import torch
+
+from hypersphere_sklearn import load as load_model
 
 from .conftest import fake_lfw_arrays, load_script
 
@@ -76,6 +79,30 @@ def test_bench_lfw_quick_runs_resume_and_report(tmp_path, capsys):
     assert "| normface | 1 | backbone='small-cnn', random_shift=0.1 | 1 (0) |" in table
     with pytest.raises(SystemExit):
         bench.main(["view1", *common, "--set", "max_epochs=3"])  # not a recipe parameter
+
+
+def test_bench_lfw_saves_models_and_fine_tunes_from_them(tmp_path, capsys):
+    bench = load("bench_lfw")
+    lfw = str(fake_lfw_arrays(tmp_path / "lfw.npz", n_people=12, per_person=6))
+    results = tmp_path / "lfw.jsonl"
+    common = ["view1", "--quick", "--lfw", lfw, "--results", str(results), "--device", "cpu"]
+    fine_tune = [*common, "--methods", "c-contrastive", "--init", "softmax", "--init-epochs", "1"]
+    with pytest.raises(SystemExit, match="Train it first"):
+        bench.main(fine_tune)  # no softmax model yet
+    assert bench.main([*common, "--methods", "softmax"]) == 0
+    softmax = load_model(bench.model_path(results, bench.read_results(results)[0]["key"]))
+    assert bench.main(fine_tune) == 0
+    record = bench.read_results(results)[-1]
+    assert record["method"] == "c-contrastive"
+    assert record["recipe"]["backbone"] == "from softmax, epoch 1"
+    tuned = load_model(bench.model_path(results, record["key"]), backbone=softmax.module_[1])
+    # the fine-tuned backbone trained on from the softmax one: same shapes, new values
+    start, end = softmax.module_[1].state_dict(), tuned.module_[1].state_dict()
+    assert start.keys() == end.keys()
+    assert any(not torch.equal(start[k], end[k]) for k in start if start[k].is_floating_point())
+    capsys.readouterr()
+    assert bench.main(["report", "--quick", "--results", str(results)]) == 0
+    assert "| c-contrastive | 1 | backbone='from softmax, epoch 1' | 1 |" in capsys.readouterr().out
 
 
 def test_view1_folds_mix_same_and_different_pairs():
