@@ -9,7 +9,8 @@ COMMON_PARAMETERS = """
         ``"auto"`` picks ``"mlp"`` for 2-D data, ``"small-cnn"`` for images up to 64 px and
         ``"resnet"`` above; also ``"sphere4"``, ``"sphere10"``, ``"sphere20"`` (SphereFace's
         face CNNs). A module class is built with ``backbone__*`` arguments (plus
-        ``in_channels``/``embedding_dim`` when it takes them); an instance is deep-copied.
+        ``in_channels``/``embedding_dim`` when it takes them); an instance is deep-copied,
+        so a fitted embedder's trained backbone, ``module_[1]``, starts a fine-tuning.
     embedding_dim : int or None, default=None
         Embedding width: 128 for built-in backbones when None; for a user module, None infers
         it from the module's output.
