@@ -1,10 +1,11 @@
 """LFW verification, person-disjoint: every method with the same backbone, data and recipe.
 
-    python benchmarks/bench_lfw.py view1 [--methods ...] [--seeds 0 1 2] [--epochs 20]
-    python benchmarks/bench_lfw.py view2 --methods cosface [--folds 0 1 ...] [--epochs 20]
+    python benchmarks/bench_lfw.py view1 [--methods ...] [--seeds 0 1 2] [--epochs 24]
+    python benchmarks/bench_lfw.py view2 --methods cosface [--folds 0 1 ...] [--epochs 24]
     python benchmarks/bench_lfw.py view1 --methods softmax --set random_shift=0.05 lr=0.004
     python benchmarks/bench_lfw.py report            # the markdown tables of all results so far
-    python benchmarks/bench_lfw.py view1 --methods c-contrastive --epochs 6 --init softmax
+    python benchmarks/bench_lfw.py view1 --methods c-contrastive --epochs 6 --init softmax \
+        --set lr=2e-4                               # fine-tunes the softmax run's network
     python benchmarks/bench_lfw.py view1 --quick     # tiny run (used by the tests)
 
 - **View 1** (development): train on every image of the people who appear in no pair of
@@ -27,8 +28,9 @@ written as its changes from the library's current defaults.
 Each run's fitted embedder is saved beside the results (``models/<key>.safetensors``, not
 under version control). ``--init METHOD`` fine-tunes instead of training from scratch, as the
 NormFace paper trains its agent-based losses: the backbone starts from METHOD's saved model of
-the same protocol, seed, fold and recipe trained for ``--init-epochs`` epochs (run that
-first); the loss head starts afresh.
+the same protocol, seed and fold, trained for ``--init-epochs`` epochs with the recipe changes
+``--init-set`` (run that first); the loss head starts afresh, and ``--set`` changes the
+fine-tuning's own recipe (a lower ``lr``, say).
 """
 
 import argparse
@@ -133,7 +135,7 @@ def model_path(results, key):
 def initial_backbone(args, protocol, seed, fold):
     """``(backbone, label)``: the trained backbone of ``--init``'s saved run, and how the
     recipe names it."""
-    base = make_embedder(args.init, seed, args.init_epochs, args.device, 0, args.overrides)
+    base = make_embedder(args.init, seed, args.init_epochs, args.device, 0, args.init_overrides)
     key = recipe_key(protocol, args.init, seed, fold, args.init_epochs, recipe_of(base),
                      "quick" if args.quick else "all")
     path = model_path(args.results, key)
@@ -142,7 +144,8 @@ def initial_backbone(args, protocol, seed, fold):
         raise SystemExit(
             f"--init {args.init}: no saved model of that run ({path}). Train it first: "
             f"bench_lfw.py {protocol} --methods {args.init} --epochs {args.init_epochs} "
-            f"--seeds {seed}{where} with the same --set and --results.")
+            f"--seeds {seed}{where} --set {' '.join(args.init_set) or '(none)'}, the same "
+            "--results.")
     return load(path, device="cpu").module_[1], f"from {args.init}, epoch {args.init_epochs}"
 
 
@@ -362,6 +365,8 @@ def main(argv=None):
                         help="fine-tune from METHOD's saved model of the same run")
     parser.add_argument("--init-epochs", type=int, default=NormFaceEmbedder().max_epochs,
                         help="the epochs of the --init run (default: the library's)")
+    parser.add_argument("--init-set", nargs="+", default=[], metavar="NAME=VALUE",
+                        help="the --set of the --init run (default: none)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--lfw", help="the LFW arrays (.npz or its folder)")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
@@ -370,6 +375,7 @@ def main(argv=None):
                         help="600 training images, 1 epoch, 2 methods, fold 0 (for the tests)")
     args = parser.parse_args(argv)
     args.overrides = dict(parse_override(text, parser) for text in args.overrides)
+    args.init_overrides = dict(parse_override(text, parser) for text in args.init_set)
     if args.quick and args.protocol != "report":
         args.epochs, args.folds = 1, args.folds[:1]
         args.methods = args.methods or ["softmax", "cosface"]

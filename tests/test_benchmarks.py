@@ -86,7 +86,8 @@ def test_bench_lfw_saves_models_and_fine_tunes_from_them(tmp_path, capsys):
     lfw = str(fake_lfw_arrays(tmp_path / "lfw.npz", n_people=12, per_person=6))
     results = tmp_path / "lfw.jsonl"
     common = ["view1", "--quick", "--lfw", lfw, "--results", str(results), "--device", "cpu"]
-    fine_tune = [*common, "--methods", "c-contrastive", "--init", "softmax", "--init-epochs", "1"]
+    fine_tune = [*common, "--methods", "c-contrastive", "--init", "softmax", "--init-epochs", "1",
+                 "--set", "lr=0.0005"]  # the fine-tuning's own recipe, not the softmax run's
     with pytest.raises(SystemExit, match="Train it first"):
         bench.main(fine_tune)  # no softmax model yet
     assert bench.main([*common, "--methods", "softmax"]) == 0
@@ -95,6 +96,7 @@ def test_bench_lfw_saves_models_and_fine_tunes_from_them(tmp_path, capsys):
     record = bench.read_results(results)[-1]
     assert record["method"] == "c-contrastive"
     assert record["recipe"]["backbone"] == "from softmax, epoch 1"
+    assert record["recipe"]["lr"] == 0.0005
     tuned = load_model(bench.model_path(results, record["key"]), backbone=softmax.module_[1])
     # the fine-tuned backbone trained on from the softmax one: same shapes, new values
     start, end = softmax.module_[1].state_dict(), tuned.module_[1].state_dict()
@@ -102,7 +104,8 @@ def test_bench_lfw_saves_models_and_fine_tunes_from_them(tmp_path, capsys):
     assert any(not torch.equal(start[k], end[k]) for k in start if start[k].is_floating_point())
     capsys.readouterr()
     assert bench.main(["report", "--quick", "--results", str(results)]) == 0
-    assert "| c-contrastive | 1 | backbone='from softmax, epoch 1' | 1 |" in capsys.readouterr().out
+    row = "| c-contrastive | 1 | backbone='from softmax, epoch 1', lr=0.0005 | 1 |"
+    assert row in capsys.readouterr().out
 
 
 def test_view1_folds_mix_same_and_different_pairs():
