@@ -20,10 +20,11 @@
 Every finished run is appended as one JSON line to ``--results``
 (``benchmarks/results/lfw.jsonl``), keyed by protocol, method, seed, fold and recipe; a run
 already there is skipped, so an interrupted View 2 resumes at the next fold. Methods are
-trained with the library's defaults except ``max_epochs`` (``--epochs``) and what ``--set``
-changes, on the CPU or on the GPU when there is one (``--device``). Each result records its
-recipe (:data:`RECIPE`); the report groups runs by method, epochs and recipe, the recipe
-written as its changes from the library's current defaults.
+trained with the library's defaults except ``max_epochs`` (``--epochs``), what ``--set``
+changes and, with ``--init``, the starting backbone, on the CPU or on the GPU when there is
+one (``--device``). Each result records its recipe (:data:`RECIPE`); the report groups runs
+by method, epochs and recipe, the recipe written as its changes from the library's current
+defaults.
 
 Each run's fitted embedder is saved beside the results (``models/<key>.safetensors``, not
 under version control). ``--init METHOD`` fine-tunes instead of training from scratch, as the
@@ -133,20 +134,29 @@ def model_path(results, key):
 
 
 def initial_backbone(args, protocol, seed, fold):
-    """``(backbone, label)``: the trained backbone of ``--init``'s saved run, and how the
-    recipe names it."""
+    """``(backbone, spec, label)``: the trained backbone of ``--init``'s saved run, the
+    ``backbone`` parameter it was built from, and how the fine-tuning's recipe names it."""
     base = make_embedder(args.init, seed, args.init_epochs, args.device, 0, args.init_overrides)
-    key = recipe_key(protocol, args.init, seed, fold, args.init_epochs, recipe_of(base),
-                     "quick" if args.quick else "all")
+    recipe = recipe_of(base)
+    subset = "quick" if args.quick else "all"
+    key = recipe_key(protocol, args.init, seed, fold, args.init_epochs, recipe, subset)
     path = model_path(args.results, key)
     if not path.exists():
-        where = f" --folds {fold}" if fold is not None else ""
-        raise SystemExit(
-            f"--init {args.init}: no saved model of that run ({path}). Train it first: "
-            f"bench_lfw.py {protocol} --methods {args.init} --epochs {args.init_epochs} "
-            f"--seeds {seed}{where} --set {' '.join(args.init_set) or '(none)'}, the same "
-            "--results.")
-    return load(path, device="cpu").module_[1], f"from {args.init}, epoch {args.init_epochs}"
+        recorded = key in {record["key"] for record in read_results(args.results)}
+        command = " ".join(
+            [f"bench_lfw.py {protocol} --methods {args.init} --epochs {args.init_epochs}",
+             f"--seeds {seed}"] + ([f"--folds {fold}"] if fold is not None else [])
+            + (["--set", *args.init_set] if args.init_set else [])
+            + (["--quick"] if args.quick else []) + [f"--results {args.results}"])
+        why = ("that run is in the results but was recorded before models were saved: remove "
+               "its line from the results file, then train it again" if recorded
+               else "train it first")
+        raise SystemExit(f"--init {args.init}: no saved model of that run ({path}); {why}: "
+                         f"{command}")
+    changes = recipe_label(recipe, recipe_of(make_embedder("softmax", 0, 1)))
+    label = f"from {args.init}" + (f" ({changes})" if changes != "defaults" else "")
+    backbone = load(path, device="cpu").module_[1]
+    return backbone, base.backbone, f"{label}, epoch {args.init_epochs}"
 
 
 def read_results(path):
@@ -256,8 +266,8 @@ def run_protocol(args):
                                          args.overrides)
                 recipe = recipe_of(embedder)
                 if args.init:  # fine-tuning: the backbone starts from the saved run's
-                    backbone, recipe["backbone"] = initial_backbone(args, args.protocol,
-                                                                    seed, fold)
+                    backbone, spec, recipe["backbone"] = initial_backbone(
+                        args, args.protocol, seed, fold)
                     embedder.set_params(backbone=backbone)
                 key = recipe_key(args.protocol, method, seed, fold, args.epochs, recipe,
                                  "quick" if args.quick else "all")
@@ -267,6 +277,8 @@ def run_protocol(args):
                     print(f"{label}: already in {args.results}, skipped")
                     continue
                 record = run_one(lfw, args.protocol, fold, embedder, args.quick)
+                if args.init:  # saved as the architecture it is, so that it loads alone
+                    embedder.set_params(backbone=spec)
                 embedder.save(model_path(args.results, key))
                 record.update(key=key, protocol=args.protocol, method=method, seed=seed,
                               fold=fold, epochs=args.epochs, recipe=recipe, quick=args.quick,
@@ -376,8 +388,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.overrides = dict(parse_override(text, parser) for text in args.overrides)
     args.init_overrides = dict(parse_override(text, parser) for text in args.init_set)
+    if args.init and "backbone" in args.overrides:
+        parser.error("--init takes the backbone from the --init run; name that run's backbone "
+                     "with --init-set backbone=...")
     if args.quick and args.protocol != "report":
-        args.epochs, args.folds = 1, args.folds[:1]
+        args.epochs, args.init_epochs, args.folds = 1, 1, args.folds[:1]
         args.methods = args.methods or ["softmax", "cosface"]
     args.methods = args.methods or list(METHODS)
     if args.protocol == "report":
