@@ -113,6 +113,11 @@ def recipe_of(embedder):
     return {name: embedder.get_params()[name] for name in RECIPE}
 
 
+def default_recipe():
+    """The recipe of the library's current defaults, against which recipes are labelled."""
+    return recipe_of(make_embedder("softmax", 0, 1))
+
+
 def recipe_label(recipe, reference):
     """The recipe as the parameters where it differs from ``reference`` (the defaults)."""
     changed = [f"{k}={v!r}" for k, v in sorted(recipe.items()) if v != reference.get(k)]
@@ -153,7 +158,7 @@ def initial_backbone(args, protocol, seed, fold):
                else "train it first")
         raise SystemExit(f"--init {args.init}: no saved model of that run ({path}); {why}: "
                          f"{command}")
-    changes = recipe_label(recipe, recipe_of(make_embedder("softmax", 0, 1)))
+    changes = recipe_label(recipe, default_recipe())
     label = f"from {args.init}" + (f" ({changes})" if changes != "defaults" else "")
     backbone = load(path, device="cpu").module_[1]
     return backbone, base.backbone, f"{label}, epoch {args.init_epochs}"
@@ -307,7 +312,7 @@ def training_calibrated(runs):
 def report(results, quick=False):
     """Markdown tables: View 1 per method (mean ± std over seeds), View 2 per method."""
     groups = defaultdict(list)
-    reference = recipe_of(make_embedder("softmax", 0, 1))
+    reference = default_recipe()
     for record in results:
         if record.get("quick", False) == quick:
             recipe = recipe_label(record.get("recipe", FIRST_RECIPE), reference)
