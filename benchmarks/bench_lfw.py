@@ -30,8 +30,12 @@ Each run's fitted embedder is saved beside the results (``models/<key>.safetenso
 under version control). ``--init METHOD`` fine-tunes instead of training from scratch, as the
 NormFace paper trains its agent-based losses: the backbone starts from METHOD's saved model of
 the same protocol, seed and fold, trained for ``--init-epochs`` epochs with the recipe changes
-``--init-set`` (run that first); the loss head starts afresh, and ``--set`` changes the
-fine-tuning's own recipe (a lower ``lr``, say).
+``--init-set`` (run that first); the loss head starts afresh, or with ``--init-head`` at
+the saved run's class weights (the paper's agents start from the softmax classifier's), and
+``--set`` changes the fine-tuning's own recipe (a lower ``lr``, say). A run whose recipe
+differs from a saved run only in test-time parameters (:data:`TEST_TIME`: ``--set
+flip_fusion=True``) is not trained again: that run's network is scored with them, and the
+record names it (``scored_on``).
 """
 
 import argparse
@@ -44,7 +48,9 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+import torch
 from sklearn.pipeline import Pipeline
+from skorch.callbacks import Callback
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_description, timed  # noqa: E402
@@ -71,6 +77,7 @@ from hypersphere_sklearn.metrics import (  # noqa: E402
     pair_similarity,
     verification_report,
 )
+from hypersphere_sklearn.verification import Embeddings  # noqa: E402
 
 #: name -> (embedder class, its method's parameters); everything else is the library default.
 METHODS = {
@@ -96,6 +103,9 @@ FARS = (1e-2, 1e-3)
 #: The training recipe: the embedder parameters a result depends on besides the method's own.
 RECIPE = ("backbone", "embedding_dim", "batch_size", "lr", "weight_decay", "lr_schedule",
           "random_flip", "random_shift", "flip_fusion", "calibration_holdout")
+#: Recipe parameters that change only how a trained network embeds, not its training: a run
+#: that differs from a saved run only in these is scored on that run's model, not retrained.
+TEST_TIME = ("flip_fusion",)
 #: What the recipe was before it was recorded with each result (results without "recipe").
 FIRST_RECIPE = {"backbone": "auto", "embedding_dim": None, "batch_size": 64, "lr": 2e-3,
                 "weight_decay": 5e-4, "lr_schedule": "cosine", "random_flip": True,
@@ -138,9 +148,26 @@ def model_path(results, key):
     return Path(results).parent / "models" / f"{key}.safetensors"
 
 
-def initial_backbone(args, protocol, seed, fold):
-    """``(backbone, spec, label)``: the trained backbone of ``--init``'s saved run, the
-    ``backbone`` parameter it was built from, and how the fine-tuning's recipe names it."""
+class StartHead(Callback):
+    """Starts the loss head's proxies at a trained run's class weights, as the NormFace paper
+    starts its agents from the softmax classifier's (the same training people, in the same
+    order)."""
+
+    def __init__(self, weight, classes):
+        self.weight, self.classes = weight, classes
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        if not np.array_equal(net.training_classes_, self.classes):
+            raise SystemExit("--init-head: the fine-tuning trains on other people than the "
+                             "--init run did; give both the same calibration_holdout")
+        with torch.no_grad():
+            net.criterion_.weight.copy_(self.weight)
+
+
+def initial_network(args, protocol, seed, fold):
+    """``(backbone, spec, label, callbacks)``: the trained backbone of ``--init``'s saved run,
+    the ``backbone`` parameter it was built from, how the fine-tuning's recipe names it, and
+    with ``--init-head`` the callback that starts the head at that run's class weights."""
     base = make_embedder(args.init, seed, args.init_epochs, args.device, 0, args.init_overrides)
     recipe = recipe_of(base)
     subset = "quick" if args.quick else "all"
@@ -160,8 +187,29 @@ def initial_backbone(args, protocol, seed, fold):
                          f"{command}")
     changes = recipe_label(recipe, default_recipe())
     label = f"from {args.init}" + (f" ({changes})" if changes != "defaults" else "")
-    backbone = load(path, device="cpu").module_[1]
-    return backbone, base.backbone, f"{label}, epoch {args.init_epochs}"
+    trained = load(path, device="cpu")
+    callbacks = None
+    if args.init_head:
+        label += " with its head"
+        callbacks = [("start_head", StartHead(trained.criterion_.weight.detach().clone(),
+                                                trained.training_classes_))]
+    return trained.module_[1], base.backbone, f"{label}, epoch {args.init_epochs}", callbacks
+
+
+def trained_twin(records, results, protocol, method, seed, fold, epochs, recipe, quick):
+    """The recorded run trained exactly as this one (it differs at most in :data:`TEST_TIME`
+    parameters) whose model is saved, or None."""
+    def training(run_recipe):
+        return {k: v for k, v in run_recipe.items() if k not in TEST_TIME}
+
+    for record in records:
+        if ((record["protocol"], record["method"], record["seed"], record["fold"],
+             record["epochs"], record.get("quick", False)) == (protocol, method, seed, fold,
+                                                                epochs, quick)
+                and training(record.get("recipe", FIRST_RECIPE)) == training(recipe)
+                and model_path(results, record["key"]).exists()):
+            return record
+    return None
 
 
 def read_results(path):
@@ -190,6 +238,16 @@ def fit_pipeline(embedder, X, y):
     pipe = Pipeline([("embed", embedder), ("verify", CosineVerifier())])
     seconds, _ = timed(lambda: pipe.fit(X, y))
     return pipe, seconds
+
+
+def score_saved_model(embedder, twin, results, X, y):
+    """The network of the run ``twin`` with ``embedder``'s test-time parameters, and the
+    threshold its pipeline's verifier calibrates with them on the identities held out of
+    training (as :func:`fit_pipeline` does, without training again)."""
+    test_time = {name: embedder.get_params()[name] for name in TEST_TIME}
+    embed = load(model_path(results, twin["key"]), device=embedder.device, **test_time)
+    held_out = Embeddings(embed.transform(X), np.isin(y, embed.holdout_classes_))
+    return embed, CosineVerifier().fit(held_out, y).threshold_
 
 
 def pair_scores(embedder, images, pairs):
@@ -231,17 +289,25 @@ def training_threshold(embedder, X, y):
     return float(CosineVerifier().fit(embedder.transform(X[trained]), y[trained]).threshold_)
 
 
-def run_one(lfw, protocol, fold, embedder, quick):
+def run_one(lfw, protocol, fold, embedder, quick, twin=None, results=None):
+    """``(record, fitted embedder)`` of one run: trained, or with ``twin`` (a recorded run
+    trained the same way) that run's saved network scored with this run's test-time recipe."""
     mask = train_set(lfw, protocol, fold)
     X, y = lfw.images[mask], lfw.target[mask]
     if quick:
         X, y = quick_subset(X, y)
-    pipe, seconds = fit_pipeline(embedder, X, y)
-    embed, threshold = pipe.named_steps["embed"], pipe.named_steps["verify"].threshold_
-    record = {"train_images": len(X), "train_people": int(len(np.unique(y))),
-              "train_seconds": round(seconds, 1), "threshold": float(threshold),
-              "threshold_training": training_threshold(embed, X, y),
-              "epochs_run": len(embed.history_), "final_loss": embed.history_[-1, "train_loss"]}
+    if twin is None:
+        pipe, seconds = fit_pipeline(embedder, X, y)
+        embed, threshold = pipe.named_steps["embed"], pipe.named_steps["verify"].threshold_
+        record = {"train_seconds": round(seconds, 1), "epochs_run": len(embed.history_),
+                  "final_loss": embed.history_[-1, "train_loss"]}
+    else:
+        embed, threshold = score_saved_model(embedder, twin, results, X, y)
+        record = {"scored_on": twin["key"], **{name: twin[name] for name in (
+            "train_seconds", "epochs_run", "final_loss")}}
+    record.update({"train_images": len(X), "train_people": int(len(np.unique(y))),
+                   "threshold": float(threshold),
+                   "threshold_training": training_threshold(embed, X, y)})
     if protocol == "view1":
         scores, same = pair_scores(embed, lfw.images, lfw.view1_test.pairs), lfw.view1_test.same
         record.update(report_dict(scores, same, threshold))
@@ -256,12 +322,13 @@ def run_one(lfw, protocol, fold, embedder, quick):
         record["fold_accuracy"] = float(others.accuracies[list(np.unique(view2.fold)).index(fold)])
     record["accuracy_training_threshold"] = float(
         np.mean(accepts(scores, record["threshold_training"]) == same))
-    return record
+    return record, embed
 
 
 def run_protocol(args):
     lfw = load_lfw_arrays(args.lfw)
-    done = {record["key"] for record in read_results(args.results)}
+    records = read_results(args.results)
+    done = {record["key"] for record in records}
     folds = args.folds if args.protocol == "view2" else [None]
     machine = machine_description(args.device if args.device != "auto" else None)
     for fold in folds:
@@ -271,9 +338,9 @@ def run_protocol(args):
                                          args.overrides)
                 recipe = recipe_of(embedder)
                 if args.init:  # fine-tuning: the backbone starts from the saved run's
-                    backbone, spec, recipe["backbone"] = initial_backbone(
+                    backbone, spec, recipe["backbone"], callbacks = initial_network(
                         args, args.protocol, seed, fold)
-                    embedder.set_params(backbone=backbone)
+                    embedder.set_params(backbone=backbone, callbacks=callbacks)
                 key = recipe_key(args.protocol, method, seed, fold, args.epochs, recipe,
                                  "quick" if args.quick else "all")
                 label = f"{args.protocol} {method} seed {seed}" + (
@@ -281,14 +348,21 @@ def run_protocol(args):
                 if key in done:
                     print(f"{label}: already in {args.results}, skipped")
                     continue
-                record = run_one(lfw, args.protocol, fold, embedder, args.quick)
+                twin = trained_twin(records, args.results, args.protocol, method, seed, fold,
+                                    args.epochs, recipe, args.quick)
+                if twin is not None:
+                    print(f"{label}: scoring the saved network of run {twin['key']}, trained "
+                          "the same way", flush=True)
+                record, fitted = run_one(lfw, args.protocol, fold, embedder, args.quick, twin,
+                                         args.results)
                 if args.init:  # saved as the architecture it is, so that it loads alone
-                    embedder.set_params(backbone=spec)
-                embedder.save(model_path(args.results, key))
+                    fitted.set_params(backbone=spec, callbacks=None)
+                fitted.save(model_path(args.results, key))
                 record.update(key=key, protocol=args.protocol, method=method, seed=seed,
                               fold=fold, epochs=args.epochs, recipe=recipe, quick=args.quick,
                               machine=machine, date=date.today().isoformat())
                 append_result(args.results, record)
+                records.append(record)
                 figure = record.get("fold_accuracy", record["accuracy"])
                 print(f"{label}: accuracy {100 * figure:.2f} %  AUC {record['auc']:.4f}  "
                       f"({record['train_seconds']:.0f} s)", flush=True)
@@ -384,6 +458,9 @@ def main(argv=None):
                         help="the epochs of the --init run (default: the library's)")
     parser.add_argument("--init-set", nargs="+", default=[], metavar="NAME=VALUE",
                         help="the --set of the --init run (default: none)")
+    parser.add_argument("--init-head", action="store_true",
+                        help="with --init, start the loss head at the --init run's class "
+                             "weights too (the NormFace paper's agents)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--lfw", help="the LFW arrays (.npz or its folder)")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
@@ -396,6 +473,9 @@ def main(argv=None):
     if args.init and "backbone" in args.overrides:
         parser.error("--init takes the backbone from the --init run; name that run's backbone "
                      "with --init-set backbone=...")
+    if args.init_head and not args.init:
+        parser.error("--init-head starts the head at the --init run's weights: name that run "
+                     "with --init METHOD")
     if args.quick and args.protocol != "report":
         args.epochs, args.init_epochs, args.folds = 1, 1, args.folds[:1]
         args.methods = args.methods or ["softmax", "cosface"]

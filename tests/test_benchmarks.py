@@ -94,12 +94,14 @@ def test_bench_lfw_saves_models_and_fine_tunes_from_them(tmp_path, capsys):
     assert bench.main([*common, "--methods", "softmax"]) == 0
     assert bench.main([*common, "--methods", "c-contrastive"]) == 0  # from scratch
     assert bench.main(fine_tune) == 0
-    scratch, tuned = bench.read_results(results)[1:]
+    assert bench.main([*fine_tune, "--init-head"]) == 0  # the agents start as softmax's too
+    scratch, tuned, headed = bench.read_results(results)[1:]
     assert tuned["method"] == "c-contrastive" and tuned["key"] != scratch["key"]
     assert tuned["recipe"]["backbone"] == "from softmax, epoch 1"
+    assert headed["recipe"]["backbone"] == "from softmax with its head, epoch 1"
     assert tuned["recipe"]["lr"] == 1e-6
-    softmax, scratch, tuned = (load_model(bench.model_path(results, r["key"]))  # each alone
-                               for r in bench.read_results(results))
+    softmax, scratch, tuned, headed = (load_model(bench.model_path(results, r["key"]))
+                                       for r in bench.read_results(results))  # each alone
 
     def distance(a, b):
         pairs = zip(a.module_[1].parameters(), b.module_[1].parameters(), strict=True)
@@ -109,6 +111,15 @@ def test_bench_lfw_saves_models_and_fine_tunes_from_them(tmp_path, capsys):
     # a few steps of lr 1e-6 leave the softmax weights nearly as they were; the same seed's
     # initial weights trained one epoch at the default lr are much farther from them
     assert distance(tuned, softmax) < 1e-4 < distance(scratch, softmax)
+    assert distance(headed, softmax) < 1e-4
+
+    def head(model):
+        return model.criterion_.weight.detach()
+
+    assert float((head(headed) - head(softmax)).abs().max()) < 1e-4
+    assert float((head(tuned) - head(softmax)).abs().max()) > 1e-2  # a fresh head otherwise
+    with pytest.raises(SystemExit):
+        bench.main([*common, "--methods", "c-contrastive", "--init-head"])  # needs --init
     capsys.readouterr()
     assert bench.main(["report", "--quick", "--results", str(results)]) == 0
     row = "| c-contrastive | 1 | backbone='from softmax, epoch 1', lr=1e-06 | 1 |"
@@ -117,6 +128,31 @@ def test_bench_lfw_saves_models_and_fine_tunes_from_them(tmp_path, capsys):
     bench.model_path(results, bench.read_results(results)[0]["key"]).unlink()
     with pytest.raises(SystemExit, match="recorded before models were saved"):
         bench.main([*fine_tune, "--seeds", "0"])
+
+
+def test_bench_lfw_scores_a_test_time_change_on_the_saved_network(tmp_path, capsys):
+    bench = load("bench_lfw")
+    # 15 training people, so that 3 are held out for the verifier's calibration
+    lfw = str(fake_lfw_arrays(tmp_path / "lfw.npz", n_people=24, per_person=6))
+    results = tmp_path / "lfw.jsonl"
+    common = ["view1", "--quick", "--lfw", lfw, "--results", str(results), "--device", "cpu",
+              "--methods", "softmax"]
+    assert bench.main(common) == 0
+    assert bench.main([*common, "--set", "flip_fusion=True"]) == 0  # not trained again
+    assert "scoring the saved network of run" in capsys.readouterr().out
+    plain, fused = bench.read_results(results)
+    assert fused["scored_on"] == plain["key"] != fused["key"]
+    assert fused["train_seconds"] == plain["train_seconds"]
+    fitted = load_model(bench.model_path(results, fused["key"]))
+    assert fitted.flip_fusion is True and len(fitted.holdout_classes_) == 3
+    assert fused["threshold"] != plain["threshold"]  # the mirror images' features were added
+    # scoring the saved network with the run's own recipe gives back every recorded figure,
+    # the threshold of the pipeline's verifier (calibrated on held-out identities) included
+    embedder = bench.make_embedder("softmax", 0, 1, "cpu")
+    again, _ = bench.run_one(bench.load_lfw_arrays(lfw), "view1", None, embedder, True,
+                             twin=plain, results=results)
+    for name in ("threshold", "threshold_training", "accuracy", "kfold_mean", "auc"):
+        assert again[name] == pytest.approx(plain[name], abs=1e-6), name
 
 
 def test_view1_folds_mix_same_and_different_pairs():
