@@ -149,19 +149,27 @@ def model_path(results, key):
 
 
 class StartHead(Callback):
-    """Starts the loss head's proxies at a trained run's class weights, as the NormFace paper
-    starts its agents from the softmax classifier's (the same training people, in the same
-    order)."""
+    """Starts the loss head at a trained run's head, as the NormFace paper starts its agents
+    from the softmax classifier's weights (the same training people, in the same order):
+    every parameter the two heads share by name and shape is copied (the class weights, and
+    the bias where both have one); the others keep their fresh start."""
 
-    def __init__(self, weight, classes):
-        self.weight, self.classes = weight, classes
+    def __init__(self, parameters, classes):
+        self.parameters, self.classes = parameters, classes
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         if not np.array_equal(net.training_classes_, self.classes):
             raise SystemExit("--init-head: the fine-tuning trains on other people than the "
                              "--init run did; give both the same calibration_holdout")
+        shared = [(name, p) for name, p in net.criterion_.named_parameters()
+                  if name in self.parameters and self.parameters[name].shape == p.shape]
+        if "weight" not in dict(shared):
+            raise SystemExit(f"--init-head: {type(net.criterion_).__name__} has no class "
+                             "weights named as the --init run's head's; fine-tune it without "
+                             "--init-head")
         with torch.no_grad():
-            net.criterion_.weight.copy_(self.weight)
+            for name, p in shared:
+                p.copy_(self.parameters[name])
 
 
 def initial_network(args, protocol, seed, fold):
@@ -191,7 +199,8 @@ def initial_network(args, protocol, seed, fold):
     callbacks = None
     if args.init_head:
         label += " with its head"
-        callbacks = [("start_head", StartHead(trained.criterion_.weight.detach().clone(),
+        callbacks = [("start_head", StartHead({name: p.detach().clone() for name, p in
+                                                 trained.criterion_.named_parameters()},
                                                 trained.training_classes_))]
     return trained.module_[1], base.backbone, f"{label}, epoch {args.init_epochs}", callbacks
 

@@ -120,6 +120,14 @@ def test_bench_lfw_saves_models_and_fine_tunes_from_them(tmp_path, capsys):
     assert float((head(tuned) - head(softmax)).abs().max()) > 1e-2  # a fresh head otherwise
     with pytest.raises(SystemExit):
         bench.main([*common, "--methods", "c-contrastive", "--init-head"])  # needs --init
+    # softmax from its own head gets its bias too; a head without class weights of the same
+    # name cannot start from softmax's
+    assert bench.main([*common, "--methods", "softmax", "--init", "softmax", "--init-head",
+                       "--set", "lr=1e-06"]) == 0
+    own = load_model(bench.model_path(results, bench.read_results(results)[-1]["key"]))
+    assert float((own.criterion_.bias - softmax.criterion_.bias).abs().max()) < 1e-4
+    with pytest.raises(SystemExit, match="no class weights"):
+        bench.main([*common, "--methods", "ring-softmax", "--init", "softmax", "--init-head"])
     capsys.readouterr()
     assert bench.main(["report", "--quick", "--results", str(results)]) == 0
     row = "| c-contrastive | 1 | backbone='from softmax, epoch 1', lr=1e-06 | 1 |"
