@@ -31,7 +31,8 @@ under version control). ``--init METHOD`` fine-tunes instead of training from sc
 NormFace paper trains its agent-based losses: the backbone starts from METHOD's saved model of
 the same protocol, seed and fold, trained for ``--init-epochs`` epochs with the recipe changes
 ``--init-set`` (run that first); the loss head starts afresh, or with ``--init-head`` at
-the saved run's class weights (the paper's agents start from the softmax classifier's), and
+the saved run's head (its class weights, and bias where both heads have one: the paper's
+agents start from the softmax classifier's), and
 ``--set`` changes the fine-tuning's own recipe (a lower ``lr``, say). A run whose recipe
 differs from a saved run only in test-time parameters (:data:`TEST_TIME`: ``--set
 flip_fusion=True``) is not trained again: that run's network is scored with them, and the
@@ -175,7 +176,7 @@ class StartHead(Callback):
 def initial_network(args, protocol, seed, fold):
     """``(backbone, spec, label, callbacks)``: the trained backbone of ``--init``'s saved run,
     the ``backbone`` parameter it was built from, how the fine-tuning's recipe names it, and
-    with ``--init-head`` the callback that starts the head at that run's class weights."""
+    with ``--init-head`` the callback that starts the head at that run's head."""
     base = make_embedder(args.init, seed, args.init_epochs, args.device, 0, args.init_overrides)
     recipe = recipe_of(base)
     subset = "quick" if args.quick else "all"
@@ -468,8 +469,9 @@ def main(argv=None):
     parser.add_argument("--init-set", nargs="+", default=[], metavar="NAME=VALUE",
                         help="the --set of the --init run (default: none)")
     parser.add_argument("--init-head", action="store_true",
-                        help="with --init, start the loss head at the --init run's class "
-                             "weights too (the NormFace paper's agents)")
+                        help="with --init, start the loss head at the --init run's head "
+                             "too (class weights and shared bias: the NormFace paper's "
+                             "agents)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--lfw", help="the LFW arrays (.npz or its folder)")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
