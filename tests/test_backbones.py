@@ -1,5 +1,7 @@
 """The built-in backbones: shapes, the papers' layouts, and how a backbone is chosen."""
 
+import copy
+
 import pytest
 import torch
 
@@ -45,3 +47,16 @@ def test_bad_depth_and_bad_module_output():
     conv = torch.nn.Conv2d(1, 4, 3)
     with pytest.raises(ValueError, match="shape \\(batch, embedding_dim\\)"):
         backbones.infer_embedding_dim(conv, (1, 8, 8))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_small_cnn_keeps_channels_last_kernels_with_the_same_outputs(channels):
+    torch.manual_seed(0)
+    net = backbones.SmallCNN(channels, 16).eval()
+    convolutions = [m.weight for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(w.is_contiguous(memory_format=torch.channels_last) for w in convolutions)
+    x = torch.randn(5, channels, 20, 17)
+    nchw = copy.deepcopy(net).to(memory_format=torch.contiguous_format)
+    assert not convolutions[1].is_contiguous()
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), nchw(x), rtol=1e-5, atol=1e-5)
