@@ -14,7 +14,12 @@ In one run, on identical data, backbone, head, batch size and epochs:
 (c) peak memory of ``transform`` at n and 4n images, each in a fresh process that loads the
     fitted model: how far resident memory (sampled every millisecond) rises above its level
     before the call, less the output array — target: no growth with n. This probe reads the
-    host's resident memory of a CPU transform, so it runs with ``--device cpu`` only.
+    host's resident memory of a CPU transform, so it runs with ``--device cpu`` only;
+(d) one training step of the small CNN (forward, backward, AdamW) with its kernels in the
+    channels-last layout it now keeps, in float32 and under ``mixed_precision="bf16"``
+    autocast, against the same step with the default NCHW layout — target: faster than NCHW
+    (>= 1.0x). bfloat16 is fast only on CPUs with native bfloat16 instructions (AVX512-BF16,
+    AMX) and on GPUs; elsewhere the row shows it is slower.
 
 With ``--device cuda`` both sides train and embed on the GPU: batches are taken from the
 arrays in host memory and moved to the GPU one at a time (as the embedder does), and the
@@ -101,6 +106,43 @@ def plain_transform(model, images, batch_size):
             xb = torch.from_numpy(images[start:start + batch_size, None]).to(device)
             out[start:start + len(xb)] = F.normalize(model(xb), dim=1).cpu().numpy()
     return out
+
+
+def step_time(images, target, batch_size, rounds, layout, bf16, device="cpu"):
+    """Median seconds of one small-CNN + NormFace training step in the given kernel layout,
+    in float32 or under bfloat16 autocast."""
+    device = torch.device(device)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(InputScaler(127.5, 1 / 127.5), SmallCNN(1, 128))
+    model = model.to(device, memory_format=layout)
+    head = NormFaceHead(int(target.max()) + 1, 128, scale=16.0).to(device)
+    optimizer = torch.optim.AdamW([*model.parameters(), *head.parameters()], lr=2e-3)
+    X = torch.from_numpy(images[:batch_size, None]).to(device)
+    y = torch.from_numpy(target[:batch_size]).to(device)
+
+    def step():
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            embeddings = model(X)
+        loss = head(embeddings.float(), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    step()  # first-call costs aside
+    return statistics.median(timed(step, device) for _ in range(rounds))
+
+
+def compare_steps(images, target, batch_size, rounds, device="cpu"):
+    """Step times of NCHW float32 (the baseline), channels-last float32 and channels-last
+    bfloat16, interleaved round by round so that drift hits all three."""
+    configs = {"NCHW float32": (torch.contiguous_format, False),
+               "channels-last float32": (torch.channels_last, False),
+               "channels-last bfloat16": (torch.channels_last, True)}
+    times = {name: [] for name in configs}
+    for _ in range(rounds):
+        for name, (layout, bf16) in configs.items():
+            times[name].append(step_time(images, target, batch_size, 3, layout, bf16, device))
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def synchronize(device):
@@ -241,6 +283,18 @@ def collect(argv=None):
         (f"embedder transform throughput / plain inference ({n} images)", rate_ratio,
          f">= {TRANSFORM_TARGET}", rate_ratio >= TRANSFORM_TARGET),
     ]
+    steps = compare_steps(images, target, args.batch_size, args.rounds, device)
+    baseline = steps["NCHW float32"]
+    print()
+    print(f"| (d) training step, batch {args.batch_size} | seconds | speed-up over NCHW float32 |")
+    print("|---|---|---|")
+    for name, seconds in steps.items():
+        print(f"| {name} | {seconds:.4f} | {baseline / seconds:.2f} |")
+    for name in ("channels-last float32", "channels-last bfloat16"):
+        speedup = baseline / steps[name]
+        summary.append((f"small-CNN training step, {name} / NCHW float32 (speed-up)", speedup,
+                        ">= 1.0", speedup >= 1.0))
+
     if device.type != "cpu":
         print(f"\n(c) transform memory: skipped on {device.type}; the probe measures the host's "
               "resident memory of a CPU transform (run with --device cpu)")

@@ -23,11 +23,14 @@ def test_bench_heads_quick_mode_prints_a_row_per_head(capsys):
     assert out.count(" | met |") + out.count(" | MISSED |") == len(bench.build_heads(5, 4))
 
 
-def test_bench_embedders_quick_mode_prints_the_three_measures(capsys):
+def test_bench_embedders_quick_mode_prints_the_four_measures(capsys):
     bench = load("bench_embedders")
     assert bench.main(["--quick"]) == 0
     out = capsys.readouterr().out
     assert "(a) fit" in out and "(b) transform" in out and "(c) transform memory" in out
+    assert "(d) training step" in out
+    for layout in ("NCHW float32", "channels-last float32", "channels-last bfloat16"):
+        assert f"| {layout} |" in out
     assert "200 images" in out and "800 images" in out
 
 
