@@ -103,14 +103,15 @@ FARS = (1e-2, 1e-3)
 
 #: The training recipe: the embedder parameters a result depends on besides the method's own.
 RECIPE = ("backbone", "embedding_dim", "batch_size", "lr", "weight_decay", "lr_schedule",
-          "random_flip", "random_shift", "flip_fusion", "calibration_holdout")
+          "random_flip", "random_shift", "flip_fusion", "calibration_holdout", "mixed_precision")
 #: Recipe parameters that change only how a trained network embeds, not its training: a run
 #: that differs from a saved run only in these is scored on that run's model, not retrained.
 TEST_TIME = ("flip_fusion",)
 #: What the recipe was before it was recorded with each result (results without "recipe").
 FIRST_RECIPE = {"backbone": "auto", "embedding_dim": None, "batch_size": 64, "lr": 2e-3,
                 "weight_decay": 5e-4, "lr_schedule": "cosine", "random_flip": True,
-                "random_shift": 0.0, "flip_fusion": False, "calibration_holdout": 0.2}
+                "random_shift": 0.0, "flip_fusion": False, "calibration_holdout": 0.2,
+                "mixed_precision": None}
 
 
 def make_embedder(method, seed, epochs, device="auto", verbose=0, overrides=None):
