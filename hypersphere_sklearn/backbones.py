@@ -109,8 +109,8 @@ class SmallCNN(nn.Module):
             nn.Linear(channels * 16, embedding_dim), nn.BatchNorm1d(embedding_dim)
         )
         # Channels-last kernels: the convolutions then run in NHWC, which oneDNN computes
-        # 1.3x faster on a CPU in float32 and 2.4x faster under bfloat16 autocast
-        # (benchmarks/bench_embedders.py); the results are the same up to rounding.
+        # faster on a CPU, a little in float32 and much under bfloat16 autocast (table (d) of
+        # benchmarks/bench_embedders.py); the results are the same up to rounding.
         self.to(memory_format=torch.channels_last)
 
     def forward(self, x):
