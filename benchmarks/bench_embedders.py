@@ -19,7 +19,7 @@ In one run, on identical data, backbone, head, batch size and epochs:
     channels-last layout it now keeps, in float32 and under ``mixed_precision="bf16"``
     autocast, against the same step with the default NCHW layout — target: faster than NCHW
     (>= 1.0x). bfloat16 is fast only on CPUs with native bfloat16 instructions (AVX512-BF16,
-    AMX) and on GPUs; elsewhere the row shows it is slower.
+    AMX) and on GPUs; elsewhere it may be slower, which the row then shows.
 
 With ``--device cuda`` both sides train and embed on the GPU: batches are taken from the
 arrays in host memory and moved to the GPU one at a time (as the embedder does), and the
@@ -108,9 +108,9 @@ def plain_transform(model, images, batch_size):
     return out
 
 
-def step_time(images, target, batch_size, rounds, layout, bf16, device="cpu"):
-    """Median seconds of one small-CNN + NormFace training step in the given kernel layout,
-    in float32 or under bfloat16 autocast."""
+def step_time(images, target, batch_size, steps, layout, bf16, device="cpu"):
+    """Median over ``steps`` steps of the seconds of one small-CNN + NormFace training step in
+    the given kernel layout, in float32 or under bfloat16 autocast."""
     device = torch.device(device)
     torch.manual_seed(0)
     model = torch.nn.Sequential(InputScaler(127.5, 1 / 127.5), SmallCNN(1, 128))
@@ -129,7 +129,7 @@ def step_time(images, target, batch_size, rounds, layout, bf16, device="cpu"):
         optimizer.step()
 
     step()  # first-call costs aside
-    return statistics.median(timed(step, device) for _ in range(rounds))
+    return statistics.median(timed(step, device) for _ in range(steps))
 
 
 def compare_steps(images, target, batch_size, rounds, device="cpu"):
