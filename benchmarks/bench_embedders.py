@@ -69,12 +69,18 @@ def embedder(epochs, batch_size, device="cpu"):
                             device=str(device))
 
 
+def plain_network(target, device):
+    """The embedder's network and NormFace head for ``target``'s classes, built by hand."""
+    model = torch.nn.Sequential(InputScaler(127.5, 1 / 127.5), SmallCNN(1, 128)).to(device)
+    head = NormFaceHead(int(target.max()) + 1, 128, scale=16.0).to(device)
+    return model, head
+
+
 def plain_fit(images, target, epochs, batch_size, seed=0, device="cpu"):
     """The same training as NormFaceEmbedder.fit, written as a bare PyTorch loop."""
     device = torch.device(device)
     torch.manual_seed(seed)
-    model = torch.nn.Sequential(InputScaler(127.5, 1 / 127.5), SmallCNN(1, 128)).to(device)
-    head = NormFaceHead(int(target.max()) + 1, 128, scale=16.0).to(device)
+    model, head = plain_network(target, device)
     params = [*model.parameters(), *head.parameters()]
     optimizer = torch.optim.AdamW(
         [{"params": [p for p in params if p.ndim >= 2]},
@@ -113,9 +119,8 @@ def step_time(images, target, batch_size, steps, layout, bf16, device="cpu"):
     the given kernel layout, in float32 or under bfloat16 autocast."""
     device = torch.device(device)
     torch.manual_seed(0)
-    model = torch.nn.Sequential(InputScaler(127.5, 1 / 127.5), SmallCNN(1, 128))
-    model = model.to(device, memory_format=layout)
-    head = NormFaceHead(int(target.max()) + 1, 128, scale=16.0).to(device)
+    model, head = plain_network(target, device)
+    model = model.to(memory_format=layout)
     optimizer = torch.optim.AdamW([*model.parameters(), *head.parameters()], lr=2e-3)
     X = torch.from_numpy(images[:batch_size, None]).to(device)
     y = torch.from_numpy(target[:batch_size]).to(device)
