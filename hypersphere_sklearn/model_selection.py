@@ -41,23 +41,39 @@ def count_genuine_pairs(y):
     return int(np.sum(counts * (counts - 1)) // 2)
 
 
-def genuine_pair_scores(unit_embeddings, y, chunk_size=4096):
+def genuine_pair_scores(embeddings, y, chunk_size=4096):
     """Cosine of every genuine pair of :func:`genuine_pairs` (unsampled), in its order.
 
     Computed identity by identity as Gram matrices (one batched matrix product per identity
     size) rather than by gathering both rows of every pair: each embedding is read once
-    instead of once per pair it is in.
+    instead of once per pair it is in. A Gram matrix holds its rows' squared norms on its
+    diagonal, so rows of any norm give cosines without being normalised first; they must
+    not be all-zero, and their norms must leave the products in floating range (see
+    ``CosineVerifier.calibration_scores``).
     """
-    E = np.asarray(unit_embeddings)
+    E = np.asarray(embeddings)
     chunks = []
     for size, members in identities_by_size(y):
         a, b = np.triu_indices(size, 1)
         step = max(1, chunk_size // size)  # identities per batched product
         for start in range(0, len(members), step):
-            block = E[members[start:start + step]]  # (identities, size, dim)
+            block = rows_at(E, members[start:start + step])  # (identities, size, dim)
             gram = np.matmul(block, block.transpose(0, 2, 1))
-            chunks.append(gram[:, a, b].ravel())
+            norms = np.sqrt(np.diagonal(gram, axis1=1, axis2=2))
+            chunks.append((gram[:, a, b] / (norms[:, a] * norms[:, b])).ravel())
     return np.concatenate(chunks) if chunks else np.empty(0, dtype=E.dtype)
+
+
+def rows_at(E, index):
+    """``E[index]``, as a view of ``E`` when ``index`` is a run of consecutive rows.
+
+    Labels grouped by identity, as most datasets store them, give such runs; the view saves
+    copying every embedding once more.
+    """
+    flat = index.ravel()
+    if len(flat) > 1 and np.all(np.diff(flat) == 1):
+        return E[flat[0]:flat[-1] + 1].reshape(index.shape + E.shape[1:])
+    return E[index]
 
 
 def genuine_pairs(y, max_pairs=None, random_state=None):

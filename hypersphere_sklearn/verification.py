@@ -64,6 +64,25 @@ def unit_rows(E, what="embeddings", zero="raise"):
     return unit
 
 
+def rows_and_norms(E):
+    """``(rows, norms)`` with ``rows[i] · rows[j] / (norms[i] · norms[j])`` the cosine of
+    ``E``'s rows ``i`` and ``j``: ``E`` itself and its row norms when every norm lies within
+    the fourth roots of the dtype's smallest and largest normal numbers, so that no product of
+    two rows over- or underflows; otherwise :func:`unit_rows` (exact for any magnitude) and
+    norms of one. All-zero rows raise a ValueError, as in :func:`unit_rows`."""
+    norms = np.sqrt(np.einsum("ij,ij->i", E, E))
+    info = np.finfo(norms.dtype)
+    if np.all((norms >= info.tiny ** 0.25) & (norms <= info.max ** 0.25)):  # False for NaN
+        return E, norms
+    return unit_rows(E), np.ones(len(E), dtype=norms.dtype)
+
+
+def pair_cosines(rows, norms, pairs):
+    """Cosine of each pair of :func:`rows_and_norms`' ``rows``, in their dtype."""
+    i, j = pairs.T
+    return (pair_dots(rows, pairs) / (norms[i] * norms[j])).astype(rows.dtype)
+
+
 class CosineVerifier(SavableMixin, ClassifierMixin, BaseEstimator):
     """Face verification and open-set identification over embeddings by cosine similarity.
 
@@ -208,7 +227,8 @@ class CosineVerifier(SavableMixin, ClassifierMixin, BaseEstimator):
         """Set ``threshold_`` from pairs of other (held-out) identities; templates stay."""
         check_is_fitted(self)
         self.check_parameters()
-        E = self.check_embeddings(E, reset=False)
+        # not normalised: calibration_scores divides by the norms instead of copying E
+        E = validate_data(self, E, reset=False, dtype=[np.float32, np.float64])
         self.threshold_ = self.threshold_from(E, self.check_labels(y, len(E)))
         self.calibrated_on_ = "held-out identities"
         return self
@@ -246,21 +266,25 @@ class CosineVerifier(SavableMixin, ClassifierMixin, BaseEstimator):
         return equal_error_rate(scores, same)[1]
 
     def calibration_scores(self, E, y):
-        """Scores and same/different labels of the pairs of :func:`make_pairs` on ``(E, y)``.
+        """Cosines and same/different labels of the pairs of :func:`make_pairs` on ``(E, y)``.
 
-        When every genuine pair is used, their scores come from per-identity Gram matrices
-        (:func:`genuine_pair_scores`), which read each embedding once; the impostor pairs,
-        drawn exactly as ``make_pairs`` draws them, are scored pair by pair.
+        ``E``'s rows may have any norm: each pair's dot product is divided by the two norms
+        instead of normalising ``E`` first, which would copy all of it (unless some norm is
+        so large or small that products would leave floating range; then ``E`` is
+        normalised). When every genuine pair is used, their scores come from per-identity
+        Gram matrices (:func:`genuine_pair_scores`), which read each embedding once; the
+        impostor pairs, drawn exactly as ``make_pairs`` draws them, are scored pair by pair.
         """
+        E, norms = rows_and_norms(E)
         n_genuine = count_genuine_pairs(y)
         if self.max_genuine_pairs is not None and n_genuine > self.max_genuine_pairs:
             pairs, same = make_pairs(y, max_genuine=self.max_genuine_pairs,
                                      random_state=self.random_state)
-            return pair_dots(E, pairs), same
+            return pair_cosines(E, norms, pairs), same
         impostors = impostor_pairs(y, n_genuine, check_random_state(self.random_state))
         scores = np.concatenate([genuine_pair_scores(E, y, self.chunk_size),
-                                 pair_dots(E, impostors)])
-        # computed in E's dtype, so casting back is exact; float32 sorts twice as fast
+                                 pair_cosines(E, norms, impostors)])
+        # float32 embeddings give float32 scores, which sort twice as fast as float64
         return scores.astype(E.dtype, copy=False), np.arange(len(scores)) < n_genuine
 
     # -- using it --------------------------------------------------------------------------

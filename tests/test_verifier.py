@@ -15,7 +15,7 @@ from hypersphere_sklearn.model_selection import (
     make_pairs,
     verification_scorer,
 )
-from hypersphere_sklearn.verification import Embeddings
+from hypersphere_sklearn.verification import Embeddings, rows_and_norms
 
 
 def clustered(n_people=6, per_person=8, dim=16, spread=0.35, seed=0):
@@ -59,10 +59,16 @@ def test_calibration_scores_are_those_of_make_pairs(max_genuine):
     np.testing.assert_allclose(scores, pair_similarity(E, pairs, normalized=True), atol=1e-6)
 
 
-def test_genuine_pair_scores_follow_genuine_pairs_in_blocks():
-    y = np.array([4, 1, 4, 1, 4, 9, 1, 4])
-    E = np.random.default_rng(0).standard_normal((len(y), 3))
-    expected = [E[i] @ E[j] for i, j in genuine_pairs(y)]
+@pytest.mark.parametrize("y", [
+    [4, 1, 4, 1, 4, 9, 1, 4],  # identities interleaved: rows gathered
+    [1, 1, 1, 4, 4, 4, 4, 9, 7, 7, 7],  # grouped: Gram products of views of E
+    [1, 1, 1, 4, 4, 4, 2, 2, 2, 4, 7, 7],  # one identity split: some views, some gathers
+])
+def test_genuine_pair_scores_are_the_cosines_of_genuine_pairs_in_blocks(y):
+    y = np.array(y)
+    E = np.random.default_rng(0).standard_normal((len(y), 3)) * np.arange(1, len(y) + 1)[:, None]
+    expected = [E[i] @ E[j] / np.linalg.norm(E[i]) / np.linalg.norm(E[j])
+                for i, j in genuine_pairs(y)]
     for chunk_size in (1, 5, 4096):  # one identity per product up to all at once
         np.testing.assert_allclose(genuine_pair_scores(E, y, chunk_size), expected)
 
@@ -123,6 +129,28 @@ def test_calibrate_moves_the_threshold_and_keeps_the_templates():
                        y[y >= 5])
     assert verifier.calibrated_on_ == "held-out identities"
     np.testing.assert_array_equal(verifier.templates_, templates)
+
+
+@pytest.mark.parametrize("dtype, scale, divided", [
+    (np.float32, 1e-3, True), (np.float32, 7.0, True), (np.float32, 1e5, True),
+    (np.float32, 1e-30, False), (np.float32, 1e30, False),
+    (np.float64, 1e30, True), (np.float64, 1e-100, False), (np.float64, 1e100, False),
+])
+def test_calibrate_needs_no_normalised_rows_whatever_their_norms(dtype, scale, divided):
+    # rows scaled by factors across two decades around `scale`: moderate norms are divided
+    # out of the pair products (E is not copied), extreme ones are normalised first
+    E, y = clustered(n_people=8, spread=0.6)
+    unit = (E / np.linalg.norm(E, axis=1, keepdims=True)).astype(dtype)
+    factors = scale * np.geomspace(0.1, 10, len(E))[np.random.default_rng(2).permutation(len(E))]
+    scaled = (unit * factors[:, None]).astype(dtype)
+    assert (rows_and_norms(scaled)[0] is scaled) == divided
+    on_unit = hs.CosineVerifier().fit(unit, y).calibrate(unit, y)
+    on_scaled = hs.CosineVerifier().fit(unit, y).calibrate(scaled, y)
+    assert on_scaled.threshold_ == pytest.approx(on_unit.threshold_, abs=1e-5)
+    scores, _ = on_scaled.calibration_scores(scaled, y)
+    assert scores.dtype == dtype and np.all(np.abs(scores) <= 1 + 1e-6)
+    with pytest.raises(ValueError, match="all-zero rows \\[3\\]"):
+        on_scaled.calibrate(np.where(np.arange(len(E))[:, None] == 3, 0, scaled), y)
 
 
 def test_held_out_rows_of_pipeline_embeddings_are_used_for_calibration():
