@@ -7,10 +7,11 @@ The estimators are importable from the top level; the loss heads live in
 
 from . import embedders
 from .embedders import *  # noqa: F403 - the estimators, one per method
+from .ensemble import EnsembleEmbedder
 from .persistence import ModelFileError, load, save
 from .verification import CosineVerifier
 
 __version__ = "0.1.0.dev0"
 
-__all__ = [*embedders.__all__, "CosineVerifier", "ModelFileError", "load", "save",
-           "__version__"]
+__all__ = [*embedders.__all__, "CosineVerifier", "EnsembleEmbedder", "ModelFileError", "load",
+           "save", "__version__"]
