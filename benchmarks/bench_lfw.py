@@ -62,6 +62,7 @@ from hypersphere_sklearn import (  # noqa: E402
     CosFaceEmbedder,
     CosineVerifier,
     CTripletEmbedder,
+    EnsembleEmbedder,
     L2SoftmaxEmbedder,
     NormFaceEmbedder,
     RingLossEmbedder,
@@ -172,6 +173,42 @@ class StartHead(Callback):
         with torch.no_grad():
             for name, p in shared:
                 p.copy_(self.parameters[name])
+
+
+class SavedNetworks(EnsembleEmbedder):
+    """``--networks N``: an :class:`~hypersphere_sklearn.EnsembleEmbedder` whose networks are
+    saved under ``models/`` as they are trained and loaded when a later run needs one trained
+    the same way. The first network is the method's single run of that seed (so a single
+    run's saved network is reused); network ``i`` has seed ``seed + i`` and trains on the
+    first one's training identities. ``run`` is ``(results, protocol, method, fold, epochs,
+    subset)``; it is not a parameter (set after construction, lost by ``clone``)."""
+
+    run = None
+
+    def member_path(self, index, member):
+        results, protocol, method, fold, epochs, subset = self.run
+        recipe = {**recipe_of(member), **{name: FIRST_RECIPE[name] for name in TEST_TIME}}
+        if index:
+            recipe["holdout_of_seed"] = self.random_state  # the first network's seed
+        key = recipe_key(protocol, method, member.random_state, fold, epochs, recipe, subset)
+        return model_path(results, key)
+
+    def fit_member(self, index, member, X, y):
+        path = self.member_path(index, member)
+        test_time = {name: member.get_params()[name] for name in TEST_TIME}
+        if path.exists():
+            print(f"  network {index} (seed {member.random_state}): loaded from {path.name}",
+                  flush=True)
+            return load(path, device=member.device, **test_time)
+        fitted = super().fit_member(index, member, X, y)
+        fitted.set_params(**{name: FIRST_RECIPE[name] for name in TEST_TIME}).save(path)
+        return fitted.set_params(**test_time)
+
+
+def network_seconds(embedder):
+    """Each network's training time: the sum of its epochs' times (skorch's ``dur``)."""
+    members = getattr(embedder, "estimators_", [embedder])
+    return [round(float(sum(member.history_[:, "dur"])), 1) for member in members]
 
 
 def initial_network(args, protocol, seed, fold):
@@ -307,7 +344,15 @@ def run_one(lfw, protocol, fold, embedder, quick, twin=None, results=None):
     X, y = lfw.images[mask], lfw.target[mask]
     if quick:
         X, y = quick_subset(X, y)
-    if twin is None:
+    if twin is None and isinstance(embedder, EnsembleEmbedder):
+        pipe, _ = fit_pipeline(embedder, X, y)  # its networks may have been loaded
+        embed, threshold = pipe.named_steps["embed"], pipe.named_steps["verify"].threshold_
+        seconds = network_seconds(embed)
+        record = {"train_seconds": round(sum(seconds), 1), "network_seconds": seconds,
+                  "epochs_run": len(embed.estimators_[0].history_),
+                  "final_loss": float(np.mean([member.history_[-1, "train_loss"]
+                                               for member in embed.estimators_]))}
+    elif twin is None:
         pipe, seconds = fit_pipeline(embedder, X, y)
         embed, threshold = pipe.named_steps["embed"], pipe.named_steps["verify"].threshold_
         record = {"train_seconds": round(seconds, 1), "epochs_run": len(embed.history_),
@@ -352,15 +397,22 @@ def run_protocol(args):
                     backbone, spec, recipe["backbone"], callbacks = initial_network(
                         args, args.protocol, seed, fold)
                     embedder.set_params(backbone=backbone, callbacks=callbacks)
-                key = recipe_key(args.protocol, method, seed, fold, args.epochs, recipe,
-                                 "quick" if args.quick else "all")
+                subset = "quick" if args.quick else "all"
+                if args.networks > 1:
+                    recipe["networks"] = args.networks
+                    embedder = SavedNetworks(embedder, n_estimators=args.networks,
+                                             random_state=seed)
+                    embedder.run = (args.results, args.protocol, method, fold, args.epochs,
+                                    subset)
+                key = recipe_key(args.protocol, method, seed, fold, args.epochs, recipe, subset)
                 label = f"{args.protocol} {method} seed {seed}" + (
                     f" fold {fold}" if fold is not None else "")
                 if key in done:
                     print(f"{label}: already in {args.results}, skipped")
                     continue
-                twin = trained_twin(records, args.results, args.protocol, method, seed, fold,
-                                    args.epochs, recipe, args.quick)
+                twin = None if args.networks > 1 else trained_twin(
+                    records, args.results, args.protocol, method, seed, fold, args.epochs,
+                    recipe, args.quick)
                 if twin is not None:
                     print(f"{label}: scoring the saved network of run {twin['key']}, trained "
                           "the same way", flush=True)
@@ -368,7 +420,8 @@ def run_protocol(args):
                                          args.results)
                 if args.init:  # saved as the architecture it is, so that it loads alone
                     fitted.set_params(backbone=spec, callbacks=None)
-                fitted.save(model_path(args.results, key))
+                if args.networks == 1:  # an ensemble's networks were saved as they trained
+                    fitted.save(model_path(args.results, key))
                 record.update(key=key, protocol=args.protocol, method=method, seed=seed,
                               fold=fold, epochs=args.epochs, recipe=recipe, quick=args.quick,
                               machine=machine, date=date.today().isoformat())
@@ -473,6 +526,10 @@ def main(argv=None):
                         help="with --init, start the loss head at the --init run's head "
                              "too (class weights and shared bias: the NormFace paper's "
                              "agents)")
+    parser.add_argument("--networks", type=int, default=1,
+                        help="train N networks per run (seeds seed, seed+1, ...) and average "
+                             "their cosines (EnsembleEmbedder); the first is the single run "
+                             "of that seed, and its saved network is reused")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--lfw", help="the LFW arrays (.npz or its folder)")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
@@ -485,6 +542,8 @@ def main(argv=None):
     if args.init and "backbone" in args.overrides:
         parser.error("--init takes the backbone from the --init run; name that run's backbone "
                      "with --init-set backbone=...")
+    if args.networks < 1 or (args.networks > 1 and args.init):
+        parser.error("--networks must be >= 1, and fine-tuning (--init) trains one network")
     if args.init_head and not args.init:
         parser.error("--init-head starts the head at the --init run's weights: name that run "
                      "with --init METHOD")

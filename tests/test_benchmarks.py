@@ -166,6 +166,40 @@ def test_bench_lfw_scores_a_test_time_change_on_the_saved_network(tmp_path, caps
         assert again[name] == pytest.approx(plain[name], abs=1e-6), name
 
 
+def test_bench_lfw_networks_reuse_the_single_runs_network(tmp_path, capsys):
+    bench = load("bench_lfw")
+    lfw = str(fake_lfw_arrays(tmp_path / "lfw.npz", n_people=24, per_person=6))
+    results = tmp_path / "lfw.jsonl"
+    common = ["view1", "--quick", "--lfw", lfw, "--results", str(results), "--device", "cpu",
+              "--methods", "softmax"]
+    assert bench.main(common) == 0
+    assert bench.main([*common, "--networks", "2"]) == 0
+    assert "network 0 (seed 0): loaded from" in capsys.readouterr().out
+    single, pair = bench.read_results(results)
+    assert pair["recipe"]["networks"] == 2 and pair["key"] != single["key"]
+    assert len(pair["network_seconds"]) == 2
+    assert pair["train_seconds"] == pytest.approx(sum(pair["network_seconds"]), abs=0.2)
+    assert "| softmax | 1 | networks=2 | 1 |" in bench.report(bench.read_results(results),
+                                                              quick=True)
+    # the second network trained on the first one's training identities, and was saved
+    first = load_model(bench.model_path(results, single["key"]))
+    models = sorted((results.parent / "models").glob("*.safetensors"))
+    assert len(models) == 2
+    second = next(load_model(path) for path in models if path.stem != single["key"])
+    assert second.random_state == 1 and len(second.holdout_classes_) == 0
+    np.testing.assert_array_equal(second.classes_, first.training_classes_)
+    # with the mirror images added at test time, both networks are loaded, not trained
+    assert bench.main([*common, "--networks", "2", "--set", "flip_fusion=True"]) == 0
+    out = capsys.readouterr().out
+    assert "network 0 (seed 0): loaded from" in out and "network 1 (seed 1): loaded from" in out
+    assert len(list((results.parent / "models").glob("*.safetensors"))) == 2
+    fused = bench.read_results(results)[-1]
+    assert fused["train_seconds"] == pair["train_seconds"]
+    assert fused["threshold"] != pair["threshold"]
+    with pytest.raises(SystemExit):
+        bench.main([*common, "--networks", "0"])
+
+
 def test_view1_folds_mix_same_and_different_pairs():
     # View 1's files list the 500 same pairs first: consecutive folds would each hold one kind
     bench = load("bench_lfw")
