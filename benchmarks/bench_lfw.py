@@ -26,6 +26,10 @@ one (``--device``). Each result records its recipe (:data:`RECIPE`); the report 
 by method, epochs and recipe, the recipe written as its changes from the library's current
 defaults.
 
+``--networks N`` trains N networks per run, the run's seed and the next ones, and averages
+their cosines (:class:`~hypersphere_sklearn.EnsembleEmbedder`); its first network is the
+single run of that seed, reused when saved, and each network is saved as it is trained.
+
 Each run's fitted embedder is saved beside the results (``models/<key>.safetensors``, not
 under version control). ``--init METHOD`` fine-tunes instead of training from scratch, as the
 NormFace paper trains its agent-based losses: the backbone starts from METHOD's saved model of
@@ -188,8 +192,11 @@ class SavedNetworks(EnsembleEmbedder):
     def member_path(self, index, member):
         results, protocol, method, fold, epochs, subset = self.run
         recipe = {**recipe_of(member), **{name: FIRST_RECIPE[name] for name in TEST_TIME}}
-        if index:
-            recipe["holdout_of_seed"] = self.random_state  # the first network's seed
+        if index:  # it trains on the identities the first network did not hold out
+            recipe["holdout_of_seed"] = self.random_state
+            share = self.estimator.calibration_holdout
+            if share != FIRST_RECIPE["calibration_holdout"]:  # (keys of the default unchanged)
+                recipe["holdout_of_share"] = share
         key = recipe_key(protocol, method, member.random_state, fold, epochs, recipe, subset)
         return model_path(results, key)
 

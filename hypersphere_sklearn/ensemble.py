@@ -1,19 +1,19 @@
 """Several networks of one method, trained with different seeds, embedding as one."""
 
 import numbers
+import os
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
     clone,
 )
-from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from ._input import check_y
 from .embedders import HypersphereEmbedder, SphereFaceEmbedder
 from .heads._validation import check_int
 from .verification import Embeddings
@@ -28,13 +28,16 @@ class EnsembleEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     backbone and recipe, a different start and order of batches. ``transform`` concatenates
     the networks' unit-norm embeddings and divides by the square root of their number, so
     the result is unit-norm again and the cosine of two rows is the mean of the networks'
-    cosines: a drop-in for a single embedder before a
-    :class:`~hypersphere_sklearn.CosineVerifier` or any other model.
+    cosines: in a pipeline, before a :class:`~hypersphere_sklearn.CosineVerifier` or any other
+    model, it takes a single embedder's place. (It has no ``partial_fit``, and the safe model
+    format stores its networks one by one: ``estimators_[i].save(path)``.)
 
     All the networks train on the same identities. The first network chooses the
     identities held out of training (its ``calibration_holdout``) exactly as it would alone,
     and the others train on the rest and hold out nothing, so that inside a pipeline the
-    verifier calibrates on people no network saw.
+    verifier calibrates on people no network saw. With ``checkpoint_dir``, network ``i``
+    checkpoints to its subfolder ``network{i}``, so an interrupted fit with
+    ``warm_start=True`` resumes each network from its own checkpoint.
 
     Parameters
     ----------
@@ -44,12 +47,14 @@ class EnsembleEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     n_estimators : int, default=2
         Number of networks.
     n_jobs : int or None, default=None
-        Networks trained at the same time (joblib processes); None means 1, -1 all cores.
-        Each process then uses its share of the cores for torch.
+        Networks trained at the same time (joblib processes, at most ``n_estimators``); None
+        means 1, -1 as many as there are cores. joblib gives each process its share of the
+        cores for torch's threads.
     random_state : int, RandomState instance or None, default=None
         With an int ``r``, network ``i`` gets ``random_state=r + i``, so the first one is
         ``estimator`` with ``random_state=r`` trained alone. Otherwise the seeds are drawn
-        from it (fresh ones each fit when None).
+        from it (fresh ones each fit when None). Either way it replaces the estimator's own
+        ``random_state``.
 
     Attributes
     ----------
@@ -67,8 +72,6 @@ class EnsembleEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         Width of the embeddings: the sum of the networks' widths.
     n_features_in_ : int
         Number of features of 2-D training data (not set for images).
-    feature_names_in_ : ndarray of str
-        Names of the features, when the training data had string column names.
 
     See Also
     --------
@@ -111,7 +114,12 @@ class EnsembleEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     # -- hooks -----------------------------------------------------------------------------
     def make_seeds(self):
-        """The ``random_state`` of each network."""
+        """The ``random_state`` of each network.
+
+        Returns
+        -------
+        list of int
+        """
         check_int("n_estimators", self.n_estimators, 1)
         if isinstance(self.random_state, numbers.Integral):
             return [int(self.random_state) + i for i in range(self.n_estimators)]
@@ -119,11 +127,46 @@ class EnsembleEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return [int(seed) for seed in rng.randint(2**31 - 1, size=self.n_estimators)]
 
     def fit_member(self, index, member, X, y):
-        """Fit network ``index`` (``member``, a configured clone) and return it; override it
-        to load networks trained before, say."""
+        """Fit one network; override it to load networks trained before, say.
+
+        Parameters
+        ----------
+        index : int
+            The network's position (0 chooses the held-out identities).
+        member : HypersphereEmbedder
+            The configured clone: its seed, its own ``checkpoint_dir`` subfolder, and for
+            networks after the first ``calibration_holdout=0``.
+        X, y : ndarray
+            Its training data: every sample for network 0, the samples of network 0's
+            training identities for the others.
+
+        Returns
+        -------
+        HypersphereEmbedder
+            The fitted network.
+        """
         return member.fit(X, y)
 
     # -- fitting ---------------------------------------------------------------------------
+    def configured_members(self, seeds):
+        """Clones of the estimator, one per seed, ready to fit."""
+        base = SphereFaceEmbedder() if self.estimator is None else self.estimator
+        if not isinstance(base, HypersphereEmbedder):
+            raise ValueError(
+                "estimator must be an embedder of this library such as SphereFaceEmbedder(); "
+                f"got {type(base).__name__}."
+            )
+        members = []
+        for index, seed in enumerate(seeds):
+            member = clone(base).set_params(random_state=seed)
+            if index:
+                member.set_params(calibration_holdout=0)
+            if base.checkpoint_dir is not None:  # one network's checkpoint must not be another's
+                member.set_params(
+                    checkpoint_dir=os.path.join(os.fspath(base.checkpoint_dir), f"network{index}"))
+            members.append(member)
+        return members
+
     def fit(self, X, y):
         """Train every network on the identities of ``y``.
 
@@ -138,35 +181,34 @@ class EnsembleEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         -------
         self : EnsembleEmbedder
         """
-        base = SphereFaceEmbedder() if self.estimator is None else self.estimator
-        if not isinstance(base, HypersphereEmbedder):
-            raise ValueError(
-                "estimator must be an embedder of this library such as SphereFaceEmbedder(); "
-                f"got {type(base).__name__}."
-            )
         seeds = self.make_seeds()
-        members = [clone(base).set_params(random_state=seed) for seed in seeds]
-        X_checked, _ = members[0].check_input(X, fitting=True)  # clear errors before training
-        classes, _ = check_y(self, y, len(X_checked))
+        members = self.configured_members(seeds)
+        # validated once, as the first network would (unreadable files left out), so that
+        # the held-out identities drawn here are the ones it draws
+        X, _, classes, encoded = members[0].checked_fit_data(X, y)
+        labels = classes[encoded]
         holdout = members[0].choose_holdout(classes)
-        labels = column_or_1d(y)
-        trained = np.flatnonzero(~np.isin(labels, holdout))
-        X_rest, y_rest = _safe_indexing(X_checked, trained), labels[trained]
-        for member in members[1:]:
-            member.set_params(calibration_holdout=0)
-        jobs = [(members[0], X, y)] + [(member, X_rest, y_rest) for member in members[1:]]
-        fitted = Parallel(n_jobs=self.n_jobs)(
-            delayed(self.fit_member)(i, member, X_i, y_i) for i, (member, X_i, y_i)
-            in enumerate(jobs)
+        rest = np.flatnonzero(~np.isin(labels, holdout))
+        jobs = [(X, labels)] + [(X[rest], labels[rest])] * (len(members) - 1)
+        for name in ("estimators_", "n_features_in_"):  # not shipped to the workers, not stale
+            vars(self).pop(name, None)
+        n_jobs = min(effective_n_jobs(self.n_jobs), len(members))
+        fitted = Parallel(n_jobs=n_jobs)(
+            delayed(self.fit_member)(index, member, *data)
+            for index, (member, data) in enumerate(zip(members, jobs, strict=True))
         )
         first = fitted[0]
+        if not np.array_equal(first.holdout_classes_, holdout):
+            raise ValueError(
+                "network 0 holds out other identities than the ensemble chose for it; a "
+                "fit_member override must return a network fitted on this X and y."
+            )
         self.estimators_, self.seeds_ = fitted, seeds
         self.classes_, self.holdout_classes_ = first.classes_, first.holdout_classes_
         self.training_classes_ = first.training_classes_
         self.embedding_dim_ = sum(member.embedding_dim_ for member in fitted)
-        for name in ("n_features_in_", "feature_names_in_"):  # set for 2-D data only
-            if hasattr(first, name):
-                setattr(self, name, getattr(first, name))
+        if hasattr(first, "n_features_in_"):  # set for 2-D data only
+            self.n_features_in_ = first.n_features_in_
         return self
 
     def fit_transform(self, X, y=None):

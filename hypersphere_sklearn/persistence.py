@@ -249,6 +249,14 @@ def loadable_classes():
 
 def estimator_entry(estimator, tensors, prefix, training_state):
     """The JSON entry of one estimator; its tensors go into ``tensors`` under ``prefix``."""
+    from .ensemble import EnsembleEmbedder
+
+    if isinstance(estimator, EnsembleEmbedder):
+        raise TypeError(
+            "save() stores single embedders: save an EnsembleEmbedder's networks one by one "
+            "(ensemble.estimators_[i].save(path)), or the whole ensemble with joblib (and load "
+            "such files only from sources you trust)."
+        )
     if type(estimator).__name__ not in loadable_classes():
         raise TypeError(
             f"save() stores this library's embedders, CosineVerifier and pipelines of them; "

@@ -196,6 +196,10 @@ def test_bench_lfw_networks_reuse_the_single_runs_network(tmp_path, capsys):
     fused = bench.read_results(results)[-1]
     assert fused["train_seconds"] == pair["train_seconds"]
     assert fused["threshold"] != pair["threshold"]
+    # another share of held-out people: the second network trains on other people, anew
+    assert bench.main([*common, "--networks", "2", "--set", "calibration_holdout=0.3"]) == 0
+    assert "loaded from" not in capsys.readouterr().out
+    assert len(list((results.parent / "models").glob("*.safetensors"))) == 4
     with pytest.raises(SystemExit):
         bench.main([*common, "--networks", "0"])
 

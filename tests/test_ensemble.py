@@ -159,3 +159,34 @@ def test_transform_before_fit_says_so(data):
     from sklearn.exceptions import NotFittedError
     with pytest.raises(NotFittedError):
         EnsembleEmbedder(small()).transform(data[0])
+
+
+def test_each_network_checkpoints_to_its_own_folder(data, tmp_path):
+    X, y = data
+    ensemble = EnsembleEmbedder(small(checkpoint_dir=tmp_path), random_state=0).fit(X, y)
+    assert [m.checkpoint_dir for m in ensemble.estimators_] == [
+        str(tmp_path / "network0"), str(tmp_path / "network1")]
+    assert all(any((tmp_path / f"network{i}").iterdir()) for i in range(2))
+    # resumed from their own checkpoints, the networks stay two different networks
+    again = EnsembleEmbedder(small(checkpoint_dir=tmp_path, warm_start=True),
+                             random_state=0).fit(X, y)
+    assert_allclose(again.transform(X), ensemble.transform(X), atol=1e-6)
+    assert not np.allclose(*[m.transform(X) for m in again.estimators_], atol=1e-3)
+
+
+def test_a_fit_member_that_returns_another_network_is_refused(data):
+    X, y = data
+
+    class Wrong(EnsembleEmbedder):
+        def fit_member(self, index, member, X, y):
+            return member.set_params(random_state=99, calibration_holdout=4).fit(X, y)
+
+    with pytest.raises(ValueError, match="network 0 holds out other identities"):
+        Wrong(small(calibration_holdout=4), random_state=0).fit(X, y)
+
+
+def test_save_names_how_to_keep_an_ensemble(fitted, tmp_path):
+    from hypersphere_sklearn import save
+    with pytest.raises(TypeError, match=r"estimators_\[i\]\.save\(path\)"):
+        save(Pipeline([("embed", fitted)]), tmp_path / "m.safetensors")
+    assert not (tmp_path / "m.safetensors").exists()

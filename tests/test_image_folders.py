@@ -135,3 +135,23 @@ def test_cli_evaluates_pairs_from_an_image_folder(folder, tmp_path, capsys):
                      str(folder), "--out", str(tmp_path / "eval")]) == 0
     assert (tmp_path / "eval" / "roc.png").exists()
     assert "10-fold accuracy" in capsys.readouterr().out
+
+
+def test_an_ensemble_holds_out_the_people_its_first_network_holds_out(folder, tmp_path):
+    # person_99 has no readable image: skipping it changes the identities the held-out ones
+    # are drawn from, for the ensemble as for its first network
+    root, _ = corrupt_copy(folder, tmp_path)
+    (root / "person_99").mkdir()
+    (root / "person_99" / "bad.jpg").write_bytes(b"not an image")
+    data = load_image_folder(root)
+    network = quick(image_loader=ImageLoader(size=(16, 16), on_error="skip"),
+                    calibration_holdout=3, max_epochs=1)
+    ensemble = hs.EnsembleEmbedder(network, random_state=0)
+    with pytest.warns(UserWarning, match="skipping cannot read image"):
+        ensemble.fit(data.paths, data.target)
+    first, second = ensemble.estimators_
+    assert "person_99" not in first.classes_ and len(first.classes_) == 12
+    assert len(ensemble.holdout_classes_) == 3
+    np.testing.assert_array_equal(ensemble.holdout_classes_, first.holdout_classes_)
+    np.testing.assert_array_equal(second.classes_, first.training_classes_)
+    assert ensemble.transform(data.paths[:5]).shape == (5, 256)

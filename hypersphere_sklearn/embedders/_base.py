@@ -306,14 +306,20 @@ class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, Transfo
                              f"fitted on {self.input_spec_.describe()}.")
         return paths, spec
 
-    def prepare_fit_data(self, X, y, reset):
-        """Validate ``X`` and ``y`` and, when ``reset``, record what the model is fitted on."""
-        X, spec = self.check_input(X, fitting=reset)
+    def checked_fit_data(self, X, y, fitting=True):
+        """``(X, spec, classes, encoded)``: validated inputs, file paths that do not decode left
+        out (``on_error="skip"``) with their labels, and the identities of what is left."""
+        X, spec = self.check_input(X, fitting=fitting)
         classes, encoded = check_y(self, y, len(X))
-        if spec.kind == "paths":  # leave out unreadable files (on_error="skip") with their labels
+        if spec.kind == "paths":
             readable = self.loader().readable(X)
             X, encoded = X[readable], encoded[readable]
             classes, encoded = check_y(self, classes[encoded], len(X))
+        return X, spec, classes, encoded
+
+    def prepare_fit_data(self, X, y, reset):
+        """Validate ``X`` and ``y`` and, when ``reset``, record what the model is fitted on."""
+        X, spec, classes, encoded = self.checked_fit_data(X, y, fitting=reset)
         if reset:
             self.classes_, self.n_classes_ = classes, len(classes)
             self.holdout_classes_ = self.choose_holdout(classes)
