@@ -15,6 +15,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from .embedders import HypersphereEmbedder, SphereFaceEmbedder
+from .embedders._base import embedder_tags
 from .heads._validation import check_int
 from .verification import Embeddings
 
@@ -100,10 +101,7 @@ class EnsembleEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         self.random_state = random_state
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        tags.transformer_tags.preserves_dtype = ["float32"]
-        return tags
+        return embedder_tags(super().__sklearn_tags__())
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "estimators_")

@@ -141,13 +141,18 @@ def test_bench_lfw_saves_models_and_fine_tunes_from_them(tmp_path, capsys):
         bench.main([*fine_tune, "--seeds", "0"])
 
 
-def test_bench_lfw_scores_a_test_time_change_on_the_saved_network(tmp_path, capsys):
-    bench = load("bench_lfw")
-    # 15 training people, so that 3 are held out for the verifier's calibration
+def quick_softmax_view1(tmp_path):
+    """``(lfw, results, arguments)`` of a quick View 1 softmax run on 24 fake people (15 train,
+    so that 3 are held out for the verifier's calibration)."""
     lfw = str(fake_lfw_arrays(tmp_path / "lfw.npz", n_people=24, per_person=6))
     results = tmp_path / "lfw.jsonl"
-    common = ["view1", "--quick", "--lfw", lfw, "--results", str(results), "--device", "cpu",
-              "--methods", "softmax"]
+    return lfw, results, ["view1", "--quick", "--lfw", lfw, "--results", str(results),
+                          "--device", "cpu", "--methods", "softmax"]
+
+
+def test_bench_lfw_scores_a_test_time_change_on_the_saved_network(tmp_path, capsys):
+    bench = load("bench_lfw")
+    lfw, results, common = quick_softmax_view1(tmp_path)
     assert bench.main(common) == 0
     assert bench.main([*common, "--set", "flip_fusion=True"]) == 0  # not trained again
     assert "scoring the saved network of run" in capsys.readouterr().out
@@ -168,10 +173,7 @@ def test_bench_lfw_scores_a_test_time_change_on_the_saved_network(tmp_path, caps
 
 def test_bench_lfw_networks_reuse_the_single_runs_network(tmp_path, capsys):
     bench = load("bench_lfw")
-    lfw = str(fake_lfw_arrays(tmp_path / "lfw.npz", n_people=24, per_person=6))
-    results = tmp_path / "lfw.jsonl"
-    common = ["view1", "--quick", "--lfw", lfw, "--results", str(results), "--device", "cpu",
-              "--methods", "softmax"]
+    _, results, common = quick_softmax_view1(tmp_path)
     assert bench.main(common) == 0
     assert bench.main([*common, "--networks", "2"]) == 0
     assert "network 0 (seed 0): loaded from" in capsys.readouterr().out

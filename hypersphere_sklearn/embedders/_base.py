@@ -226,10 +226,7 @@ class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         return BaseEstimator.__repr__(self, N_CHAR_MAX=N_CHAR_MAX)
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        tags.transformer_tags.preserves_dtype = ["float32"]
-        return tags
+        return embedder_tags(super().__sklearn_tags__())
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "module_") and hasattr(self, "classes_")
@@ -845,6 +842,13 @@ class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, Transfo
                 out[start:start + len(batch)] = unit.cpu().numpy()
                 start += len(batch)
         return out
+
+
+def embedder_tags(tags):
+    """scikit-learn's tags of an embedder: it needs identity labels, and embeds in float32."""
+    tags.target_tags.required = True
+    tags.transformer_tags.preserves_dtype = ["float32"]
+    return tags
 
 
 def unit_features(features):
