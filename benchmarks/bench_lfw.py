@@ -212,10 +212,9 @@ class SavedNetworks(EnsembleEmbedder):
         return fitted.set_params(**test_time)
 
 
-def network_seconds(embedder):
+def network_seconds(ensemble):
     """Each network's training time: the sum of its epochs' times (skorch's ``dur``)."""
-    members = getattr(embedder, "estimators_", [embedder])
-    return [round(float(sum(member.history_[:, "dur"])), 1) for member in members]
+    return [round(float(sum(member.history_[:, "dur"])), 1) for member in ensemble.estimators_]
 
 
 def initial_network(args, protocol, seed, fold):
