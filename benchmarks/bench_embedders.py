@@ -85,7 +85,7 @@ def plain_fit(images, target, epochs, batch_size, seed=0, device="cpu"):
     optimizer = torch.optim.AdamW(
         [{"params": [p for p in params if p.ndim >= 2]},
          {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}],
-        lr=2e-3, weight_decay=5e-4,
+        lr=2e-3, weight_decay=0.5,
     )
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     X, y = torch.from_numpy(images[:, None]), torch.from_numpy(target)

@@ -171,7 +171,7 @@ def test_no_weight_decay_on_scales_radii_biases_and_norm_layers(faces_16px):
     images, target = faces_16px
     embedder = quick(hs.RingLossEmbedder, primary="normface").fit(images, target)
     decayed, free = embedder.optimizer_.param_groups
-    assert decayed["weight_decay"] == 5e-4 and free["weight_decay"] == 0.0
+    assert decayed["weight_decay"] == 0.5 and free["weight_decay"] == 0.0
     free_ids = {id(p) for p in free["params"]}
     head = embedder.criterion_
     assert id(head.radius) in free_ids and id(head.primary.weight) not in free_ids
@@ -180,6 +180,20 @@ def test_no_weight_decay_on_scales_radii_biases_and_norm_layers(faces_16px):
     learnable = quick(hs.NormFaceEmbedder, learn_scale=True).fit(images, target)
     free_ids = {id(p) for p in learnable.optimizer_.param_groups[1]["params"]}
     assert id(learnable.criterion_.scale) in free_ids
+
+
+def test_the_default_decay_warns_only_with_an_optimizer_that_couples_it(recwarn):
+    X, y = blobs()
+    with pytest.warns(UserWarning, match=r"weight_decay=0.5 is sized for AdamW.*"
+                                         r"Pass weight_decay=5e-4 .* with optimizer=SGD"):
+        quick(optimizer=torch.optim.SGD).fit(X, y)
+    with pytest.warns(UserWarning, match="optimizer=Adam"):
+        quick(optimizer=torch.optim.Adam).fit(X, y)
+    recwarn.clear()
+    quick().fit(X, y)  # AdamW: decoupled
+    quick(optimizer=torch.optim.SGD, weight_decay=5e-4).fit(X, y)
+    quick(optimizer=torch.optim.Adam, optimizer__decoupled_weight_decay=True).fit(X, y)
+    assert not [w for w in recwarn if "sized for AdamW" in str(w.message)]
 
 
 def test_the_learning_rate_follows_a_cosine_schedule():

@@ -51,6 +51,8 @@ from ._training import (
 RESUMABLE_WITH_OTHER = ("max_epochs", "verbose", "progress_bar", "callbacks", "warm_start",
                         "checkpoint_dir", "device", "iterator_train", "iterator_valid",
                         "compile")
+#: Above this, a weight decay is one for AdamW's decoupled decay, not an L2 penalty.
+COUPLED_DECAY_LIMIT = 0.01
 
 
 def resolve_device(device):
@@ -137,7 +139,7 @@ class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         batch_size=64,
         lr=2e-3,
         optimizer=torch.optim.AdamW,
-        weight_decay=5e-4,
+        weight_decay=0.5,
         lr_schedule="cosine",
         max_grad_norm=None,
         random_flip=True,
@@ -379,11 +381,30 @@ class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         named = list(self.get_all_learnable_params())
         _, kwargs = self.get_params_for_optimizer("optimizer", named)
         kwargs.setdefault("weight_decay", self.weight_decay)
+        self.check_coupled_decay(kwargs["weight_decay"], kwargs)
         decay = [p for _, p in named if p.ndim >= 2]
         no_decay = [p for _, p in named if p.ndim < 2]
         groups = [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
         self.optimizer_ = self.optimizer(groups, **kwargs)
         return self
+
+    def check_coupled_decay(self, weight_decay, kwargs):
+        """Warn when a decay sized for AdamW's decoupled decay goes to another optimizer.
+
+        AdamW shrinks each weight by ``lr * weight_decay`` a step (0.1 % with the defaults);
+        SGD, Adam and most others add ``weight_decay * w`` to the gradient instead, where 0.5
+        swamps the loss and drives the weights to zero.
+        """
+        decoupled = (isinstance(self.optimizer, type)
+                     and issubclass(self.optimizer, torch.optim.AdamW)
+                     or kwargs.get("decoupled_weight_decay", False))
+        if weight_decay > COUPLED_DECAY_LIMIT and not decoupled:
+            name = getattr(self.optimizer, "__name__", type(self.optimizer).__name__)
+            warnings.warn(
+                f"weight_decay={weight_decay} is sized for AdamW's decoupled decay (the "
+                f"default optimizer); {name} adds it to the gradient as an L2 penalty, where "
+                f"it drives the weights to zero. Pass weight_decay=5e-4 (or a value tuned for "
+                f"{name}) with optimizer={name}.", UserWarning, stacklevel=3)
 
     @property
     def _default_callbacks(self):
