@@ -381,15 +381,16 @@ class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         named = list(self.get_all_learnable_params())
         _, kwargs = self.get_params_for_optimizer("optimizer", named)
         kwargs.setdefault("weight_decay", self.weight_decay)
-        self.check_coupled_decay(kwargs["weight_decay"], kwargs)
+        self.check_coupled_decay(kwargs)
         decay = [p for _, p in named if p.ndim >= 2]
         no_decay = [p for _, p in named if p.ndim < 2]
         groups = [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
         self.optimizer_ = self.optimizer(groups, **kwargs)
         return self
 
-    def check_coupled_decay(self, weight_decay, kwargs):
-        """Warn when a decay sized for AdamW's decoupled decay goes to another optimizer.
+    def check_coupled_decay(self, kwargs):
+        """Warn when a decay sized for AdamW's decoupled decay goes to another optimizer
+        (``kwargs``: the optimizer's keyword arguments).
 
         AdamW shrinks each weight by ``lr * weight_decay`` a step (0.1 % with the defaults);
         SGD, Adam and most others add ``weight_decay * w`` to the gradient instead, where 0.5
@@ -398,6 +399,7 @@ class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         decoupled = (isinstance(self.optimizer, type)
                      and issubclass(self.optimizer, torch.optim.AdamW)
                      or kwargs.get("decoupled_weight_decay", False))
+        weight_decay = kwargs["weight_decay"]
         if weight_decay > COUPLED_DECAY_LIMIT and not decoupled:
             name = getattr(self.optimizer, "__name__", type(self.optimizer).__name__)
             warnings.warn(
