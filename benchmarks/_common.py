@@ -7,9 +7,25 @@ import time
 import torch
 
 
+def processor_name():
+    """The CPU's model name where the OS tells it (Linux), else the architecture.
+
+    Run times differ several-fold between this project's machines of one architecture (an AMD
+    EPYC and an Intel Xeon with AMX, say, in bfloat16), so a figure names the model.
+    """
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return f"{line.split(':', 1)[1].strip()} ({platform.machine()})"
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine_description(device=None):
     """The machine a figure was measured on: CPU, cores, threads, torch and python; the GPU."""
-    cpu = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+    cpu = (f"{processor_name()}, {os.cpu_count()} cores, "
            f"torch {torch.__version__} ({torch.get_num_threads()} threads), "
            f"python {platform.python_version()}")
     if device is not None and torch.device(device).type == "cuda":
