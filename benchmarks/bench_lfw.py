@@ -21,10 +21,11 @@ Every finished run is appended as one JSON line to ``--results``
 (``benchmarks/results/lfw.jsonl``), keyed by protocol, method, seed, fold and recipe; a run
 already there is skipped, so an interrupted View 2 resumes at the next fold. Methods are
 trained with the library's defaults except ``max_epochs`` (``--epochs``), what ``--set``
-changes and, with ``--init``, the starting backbone, on the CPU or on the GPU when there is
-one (``--device``). Each result records its recipe (:data:`RECIPE`); the report groups runs
-by method, epochs and recipe, the recipe written as its changes from the library's current
-defaults.
+changes (the recipe, or a method's own parameter such as L2-softmax's ``alpha``) and, with
+``--init``, the starting backbone, on the CPU or on the GPU when there is one
+(``--device``). Each result records its recipe (:data:`RECIPE`, and the method's own
+parameters where they differ from their defaults); the report groups runs by method, epochs
+and recipe, the recipe written as its changes from the library's current defaults.
 
 ``--networks N`` trains N networks per run, the run's seed and the next ones, and averages
 their cosines (:class:`~hypersphere_sklearn.EnsembleEmbedder`); its first network is the
@@ -119,6 +120,30 @@ FIRST_RECIPE = {"backbone": "auto", "embedding_dim": None, "batch_size": 64, "lr
                 "mixed_precision": None}
 
 
+#: A method's own parameters (``alpha``, ``margin``, ...) enter a run's recipe where they
+#: differ from their defaults. When such a default changes, its earlier value goes here,
+#: keyed ``(method, name)``, so that the runs recorded before keep their keys.
+FIRST_OWN = {}
+
+
+def own_parameters(method):
+    """The method's own parameters and their defaults here: its estimator's parameters
+    beyond those every embedder has (``--set`` may change them too)."""
+    cls, params = METHODS[method]
+    common = SoftmaxEmbedder().get_params(deep=False)
+    return {name: value for name, value in cls(**params).get_params(deep=False).items()
+            if name not in common}
+
+
+def run_recipe(method, embedder):
+    """What a run of ``method`` depends on besides its seed, epochs and data: the recipe, and
+    the method's own parameters where they differ from their first defaults."""
+    current = embedder.get_params(deep=False)
+    changed = {name: current[name] for name, default in own_parameters(method).items()
+               if current[name] != FIRST_OWN.get((method, name), default)}
+    return {**recipe_of(embedder), **changed}
+
+
 def make_embedder(method, seed, epochs, device="auto", verbose=0, overrides=None):
     """The method's embedder with the library defaults, except ``overrides`` (``--set``)."""
     cls, params = METHODS[method]
@@ -191,7 +216,8 @@ class SavedNetworks(EnsembleEmbedder):
 
     def member_path(self, index, member):
         results, protocol, method, fold, epochs, subset = self.run
-        recipe = {**recipe_of(member), **{name: FIRST_RECIPE[name] for name in TEST_TIME}}
+        recipe = {**run_recipe(method, member),
+                  **{name: FIRST_RECIPE[name] for name in TEST_TIME}}
         if index:  # it trains on the identities the first network did not hold out
             recipe["holdout_of_seed"] = self.random_state
             share = self.estimator.calibration_holdout
@@ -222,7 +248,7 @@ def initial_network(args, protocol, seed, fold):
     the ``backbone`` parameter it was built from, how the fine-tuning's recipe names it, and
     with ``--init-head`` the callback that starts the head at that run's head."""
     base = make_embedder(args.init, seed, args.init_epochs, args.device, 0, args.init_overrides)
-    recipe = recipe_of(base)
+    recipe = run_recipe(args.init, base)
     subset = "quick" if args.quick else "all"
     key = recipe_key(protocol, args.init, seed, fold, args.init_epochs, recipe, subset)
     path = model_path(args.results, key)
@@ -398,7 +424,7 @@ def run_protocol(args):
             for seed in args.seeds:
                 embedder = make_embedder(method, seed, args.epochs, args.device, args.verbose,
                                          args.overrides)
-                recipe = recipe_of(embedder)
+                recipe = run_recipe(method, embedder)
                 if args.init:  # fine-tuning: the backbone starts from the saved run's
                     backbone, spec, recipe["backbone"], callbacks = initial_network(
                         args, args.protocol, seed, fold)
@@ -500,14 +526,24 @@ def report(results, quick=False):
     return "\n".join(lines)
 
 
-def parse_override(text, parser):
+def parse_override(text):
     name, _, value = text.partition("=")
-    if name not in RECIPE:
-        parser.error(f"--set {text}: the recipe parameters are {', '.join(RECIPE)}")
     try:
         return name, ast.literal_eval(value)
     except (ValueError, SyntaxError):
         return name, value  # a plain string such as backbone=sphere10
+
+
+def check_overrides(option, overrides, methods, parser):
+    """Each name set is a recipe parameter or one of every method's own parameters."""
+    for name in overrides:
+        lacking = [method for method in methods
+                   if name not in RECIPE and name not in own_parameters(method)]
+        if lacking:
+            own = ", ".join(own_parameters(lacking[0])) or "none"
+            parser.error(f"{option} {name}: not a recipe parameter ({', '.join(RECIPE)}) nor "
+                         f"one of {lacking[0]}'s own ({own}); set a method's own parameter "
+                         "only with --methods that have it")
 
 
 def main(argv=None):
@@ -521,7 +557,8 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=NormFaceEmbedder().max_epochs,
                         help="training epochs (default: the library's max_epochs)")
     parser.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="NAME=VALUE",
-                        help="change the recipe, e.g. --set random_shift=0.05 (Python literals)")
+                        help="change the recipe or the methods' own parameters, e.g. --set "
+                             "random_shift=0.05 alpha=32.0 (Python literals)")
     parser.add_argument("--init", choices=list(METHODS), metavar="METHOD",
                         help="fine-tune from METHOD's saved model of the same run")
     parser.add_argument("--init-epochs", type=int, default=NormFaceEmbedder().max_epochs,
@@ -543,8 +580,8 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="600 training images, 1 epoch, 2 methods, fold 0 (for the tests)")
     args = parser.parse_args(argv)
-    args.overrides = dict(parse_override(text, parser) for text in args.overrides)
-    args.init_overrides = dict(parse_override(text, parser) for text in args.init_set)
+    args.overrides = dict(parse_override(text) for text in args.overrides)
+    args.init_overrides = dict(parse_override(text) for text in args.init_set)
     if args.init and "backbone" in args.overrides:
         parser.error("--init takes the backbone from the --init run; name that run's backbone "
                      "with --init-set backbone=...")
@@ -557,6 +594,8 @@ def main(argv=None):
         args.epochs, args.init_epochs, args.folds = 1, 1, args.folds[:1]
         args.methods = args.methods or ["softmax", "cosface"]
     args.methods = args.methods or list(METHODS)
+    check_overrides("--set", args.overrides, args.methods, parser)
+    check_overrides("--init-set", args.init_overrides, [args.init] if args.init else [], parser)
     if args.protocol == "report":
         print(report(read_results(args.results), quick=args.quick))
         return 0

@@ -81,6 +81,17 @@ def test_bench_lfw_quick_runs_resume_and_report(tmp_path, capsys):
     assert "| normface | 1 | backbone='small-cnn', random_shift=0.1 | 1 (0) |" in table
     with pytest.raises(SystemExit):
         bench.main(["view1", *common, "--set", "max_epochs=3"])  # not a recipe parameter
+    # a method's own parameter: recorded where it differs from its default, a run of its own
+    own = ["view1", *common, "--methods", "cosface", "--set"]
+    assert bench.main([*own, "margin=0.35"]) == 0  # the default: the cosface run above
+    assert "already in" in capsys.readouterr().out and len(bench.read_results(results)) == 4
+    assert bench.main([*own, "margin=0.2"]) == 0
+    assert bench.read_results(results)[-1]["recipe"]["margin"] == 0.2
+    assert "| cosface | 1 | margin=0.2 | 1 |" in bench.report(bench.read_results(results),
+                                                              quick=True)
+    with pytest.raises(SystemExit):
+        bench.main(["view1", *common, "--methods", "softmax", "cosface", "--set", "margin=0.2"])
+    assert "--set margin: not a recipe parameter" in capsys.readouterr().err
 
 
 def test_bench_lfw_saves_models_and_fine_tunes_from_them(tmp_path, capsys):
