@@ -123,7 +123,7 @@ FIRST_RECIPE = {"backbone": "auto", "embedding_dim": None, "batch_size": 64, "lr
 #: A method's own parameters (``alpha``, ``margin``, ...) enter a run's recipe where they
 #: differ from their defaults. When such a default changes, its earlier value goes here,
 #: keyed ``(method, name)``, so that the runs recorded before keep their keys.
-FIRST_OWN = {}
+FIRST_OWN = {("c-triplet", "hardest_negative"): False}  # True since 2026-12-02
 
 
 def own_parameters(method):
@@ -135,12 +135,18 @@ def own_parameters(method):
             if name not in common}
 
 
+def first_own(method):
+    """The method's own parameters as a recorded run that does not name them had them."""
+    return {name: FIRST_OWN.get((method, name), default)
+            for name, default in own_parameters(method).items()}
+
+
 def run_recipe(method, embedder):
     """What a run of ``method`` depends on besides its seed, epochs and data: the recipe, and
     the method's own parameters where they differ from their first defaults."""
     current = embedder.get_params(deep=False)
-    changed = {name: current[name] for name, default in own_parameters(method).items()
-               if current[name] != FIRST_OWN.get((method, name), default)}
+    changed = {name: current[name] for name, first in first_own(method).items()
+               if current[name] != first}
     return {**recipe_of(embedder), **changed}
 
 
@@ -485,7 +491,9 @@ def report(results, quick=False):
     reference = default_recipe()
     for record in results:
         if record.get("quick", False) == quick:
-            recipe = recipe_label(record.get("recipe", FIRST_RECIPE), reference)
+            method = record["method"]
+            recipe = recipe_label({**first_own(method), **record.get("recipe", FIRST_RECIPE)},
+                                  {**reference, **own_parameters(method)})
             groups[record["protocol"], record["method"], record["epochs"], recipe].append(record)
     lines = []
     view1 = sorted(key for key in groups if key[0] == "view1")
