@@ -94,6 +94,21 @@ def test_bench_lfw_quick_runs_resume_and_report(tmp_path, capsys):
     assert "--set margin: not a recipe parameter" in capsys.readouterr().err
 
 
+def test_bench_lfw_runs_keep_their_keys_when_a_methods_default_changes(monkeypatch):
+    bench = load("bench_lfw")
+
+    def recipe(method, **own):
+        return bench.run_recipe(method, bench.make_embedder(method, 0, 1, overrides=own))
+
+    assert recipe("cosface") == bench.recipe_of(bench.make_embedder("softmax", 0, 1))
+    # as if CosFace's margin had been 0.2 when results began: runs naming no margin had 0.2
+    monkeypatch.setitem(bench.FIRST_OWN, ("cosface", "margin"), 0.2)
+    assert recipe("cosface")["margin"] == 0.35 and "margin" not in recipe("cosface", margin=0.2)
+    # C-triplet's default became the hardest negative; its earlier runs were the sum
+    assert recipe("c-triplet")["hardest_negative"] is True
+    assert "hardest_negative" not in recipe("c-triplet", hardest_negative=False)
+
+
 def test_bench_lfw_saves_models_and_fine_tunes_from_them(tmp_path, capsys):
     bench = load("bench_lfw")
     lfw = str(fake_lfw_arrays(tmp_path / "lfw.npz", n_people=12, per_person=6))
