@@ -1,5 +1,7 @@
 """Embedders: fit and transform on images and 2-D data, options, and the training setup."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -285,6 +287,44 @@ def test_bf16_mixed_precision_trains_with_float32_heads(faces_16px):
     assert np.isfinite(embedder.history[-1, "train_loss"])
     Z = embedder.transform(images)
     assert Z.dtype == np.float32 and np.isfinite(Z).all()
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_warns_on_a_cpu_that_emulates_it(monkeypatch, precision):
+    from hypersphere_sklearn.embedders import _base
+
+    X, y = blobs()
+    monkeypatch.setattr(_base, "cpu_emulates", lambda p: p == precision)
+    with pytest.warns(UserWarning, match=f"mixed_precision='{precision}' on a CPU without"):
+        quick(mixed_precision=precision, device="cpu").fit(X, y)
+    monkeypatch.setattr(_base, "cpu_emulates", lambda p: False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        quick(mixed_precision=precision, device="cpu").fit(X, y)
+        quick(device="cpu").fit(X, y)  # float32 asks nothing of the CPU
+
+
+@pytest.mark.parametrize("machine, probes, emulates", [
+    ("x86_64", {}, True),
+    ("x86_64", {"_is_avx512_bf16_supported": True}, False),
+    ("x86_64", {"_is_amx_tile_supported": True}, False),
+    ("AMD64", {"_is_amx_fp16_supported": True}, False),  # Windows' name; fp16's unit only
+    ("aarch64", {}, False),  # not probed: an ARM CPU is not flagged
+])
+def test_cpu_emulates_reads_the_instruction_probes(monkeypatch, machine, probes, emulates):
+    from hypersphere_sklearn.embedders import _base
+
+    monkeypatch.setattr(_base.platform, "machine", lambda: machine)
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported",
+                 "_is_amx_fp16_supported"):
+        found = probes.get(name, False)
+        monkeypatch.setattr(torch.cpu, name, lambda found=found: found, raising=False)
+    precision = "fp16" if machine == "AMD64" else "bf16"
+    assert _base.cpu_emulates(precision) is emulates
+    if machine == "AMD64":
+        assert _base.cpu_emulates("bf16") is True
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")
+    assert _base.cpu_emulates("bf16") is False  # a torch without the probes: not flagged
 
 
 def test_device_auto_resolves_but_get_params_keeps_auto():
