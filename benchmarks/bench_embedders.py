@@ -16,10 +16,11 @@ In one run, on identical data, backbone, head, batch size and epochs:
     before the call, less the output array — target: no growth with n. This probe reads the
     host's resident memory of a CPU transform, so it runs with ``--device cpu`` only;
 (d) one training step of the small CNN (forward, backward, AdamW) with its kernels in the
-    channels-last layout it now keeps, in float32 and under ``mixed_precision="bf16"``
-    autocast, against the same step with the default NCHW layout — target: faster than NCHW
-    (>= 1.0x). bfloat16 is fast only on CPUs with native bfloat16 instructions (AVX512-BF16,
-    AMX) and on GPUs; elsewhere it may be slower, which the row then shows.
+    channels-last layout it now keeps, in float32 and under ``mixed_precision="bf16"`` and
+    ``"fp16"`` autocast, against the same step with the default NCHW layout — target for
+    float32 and bfloat16: faster than NCHW (>= 1.0x). bfloat16 is fast only on CPUs with
+    native bfloat16 instructions (AVX512-BF16, AMX) and on GPUs; a CPU without them emulates
+    it, the embedders warn, and the bfloat16 target is not applicable there (``n/a``).
 
 With ``--device cuda`` both sides train and embed on the GPU: batches are taken from the
 arrays in host memory and moved to the GPU one at a time (as the embedder does), and the
@@ -49,6 +50,7 @@ from _common import machine_description  # noqa: E402
 from hypersphere_sklearn import NormFaceEmbedder  # noqa: E402
 from hypersphere_sklearn.backbones import InputScaler, SmallCNN  # noqa: E402
 from hypersphere_sklearn.datasets import load_olivetti_faces  # noqa: E402
+from hypersphere_sklearn.embedders._base import cpu_emulates  # noqa: E402
 from hypersphere_sklearn.heads import NormFaceHead  # noqa: E402
 
 FIT_TARGET, TRANSFORM_TARGET = 1.10, 0.95
@@ -114,9 +116,14 @@ def plain_transform(model, images, batch_size):
     return out
 
 
-def step_time(images, target, batch_size, steps, layout, bf16, device="cpu"):
+#: ``mixed_precision``'s autocast dtypes (None: float32).
+AUTOCAST = {None: None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def step_time(images, target, batch_size, steps, layout, precision, device="cpu"):
     """Median over ``steps`` steps of the seconds of one small-CNN + NormFace training step in
-    the given kernel layout, in float32 or under bfloat16 autocast."""
+    the given kernel layout, in float32 (``precision=None``) or under ``"bf16"`` or
+    ``"fp16"`` autocast."""
     device = torch.device(device)
     torch.manual_seed(0)
     model, head = plain_network(target, device)
@@ -126,7 +133,8 @@ def step_time(images, target, batch_size, steps, layout, bf16, device="cpu"):
     y = torch.from_numpy(target[:batch_size]).to(device)
 
     def step():
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast(device.type, dtype=AUTOCAST[precision] or torch.bfloat16,
+                            enabled=precision is not None):
             embeddings = model(X)
         loss = head(embeddings.float(), y)
         optimizer.zero_grad()
@@ -138,15 +146,17 @@ def step_time(images, target, batch_size, steps, layout, bf16, device="cpu"):
 
 
 def compare_steps(images, target, batch_size, rounds, device="cpu"):
-    """Step times of NCHW float32 (the baseline), channels-last float32 and channels-last
-    bfloat16, interleaved round by round so that drift hits all three."""
-    configs = {"NCHW float32": (torch.contiguous_format, False),
-               "channels-last float32": (torch.channels_last, False),
-               "channels-last bfloat16": (torch.channels_last, True)}
+    """Step times of NCHW float32 (the baseline) and channels-last float32, bfloat16 and
+    float16, interleaved round by round so that drift hits all four."""
+    configs = {"NCHW float32": (torch.contiguous_format, None),
+               "channels-last float32": (torch.channels_last, None),
+               "channels-last bfloat16": (torch.channels_last, "bf16"),
+               "channels-last float16": (torch.channels_last, "fp16")}
     times = {name: [] for name in configs}
     for _ in range(rounds):
-        for name, (layout, bf16) in configs.items():
-            times[name].append(step_time(images, target, batch_size, 3, layout, bf16, device))
+        for name, (layout, precision) in configs.items():
+            times[name].append(step_time(images, target, batch_size, 3, layout, precision,
+                                         device))
     return {name: statistics.median(t) for name, t in times.items()}
 
 
@@ -239,7 +249,7 @@ def measure_memory(n_images, size, batch_size, model_path):
 
 def collect(argv=None):
     """Run the benchmark, print its tables, and return one summary row per ratio:
-    ``(measure, ratio, target, met)``."""
+    ``(measure, ratio, target, met)``, ``met`` None where the target does not apply here."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=400, help="training images (a)")
     parser.add_argument("--size", type=int, default=64, help="image side: 64, 32 or 16")
@@ -295,8 +305,13 @@ def collect(argv=None):
     print("|---|---|---|")
     for name, seconds in steps.items():
         print(f"| {name} | {seconds:.4f} | {baseline / seconds:.2f} |")
+    emulated = device.type == "cpu" and cpu_emulates("bf16")
     for name in ("channels-last float32", "channels-last bfloat16"):
         speedup = baseline / steps[name]
+        if name.endswith("bfloat16") and emulated:  # None: not applicable, not counted
+            summary.append((f"small-CNN training step, {name} / NCHW float32 (speed-up)",
+                            speedup, "n/a: this CPU has no bfloat16 units", None))
+            continue
         summary.append((f"small-CNN training step, {name} / NCHW float32 (speed-up)", speedup,
                         ">= 1.0", speedup >= 1.0))
 

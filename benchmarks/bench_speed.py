@@ -33,8 +33,8 @@ from _common import machine_description  # noqa: E402
 def summary_table(rows):
     lines = ["| benchmark | measure | ratio | target | met |", "|---|---|---:|---|---|"]
     for benchmark, (measure, ratio, target, met) in rows:
-        lines.append(f"| {benchmark} | {measure} | {ratio:.2f} | {target} | "
-                     f"{'met' if met else 'MISSED'} |")
+        verdict = "n/a" if met is None else "met" if met else "MISSED"
+        lines.append(f"| {benchmark} | {measure} | {ratio:.2f} | {target} | {verdict} |")
     return "\n".join(lines)
 
 
@@ -53,7 +53,10 @@ def main(argv=None):
     for name, module, module_argv in runs:
         print(f"\n## {name}: python benchmarks/{module.__name__}.py {' '.join(module_argv)}\n")
         rows += [(name, row) for row in module.collect(module_argv)]
-    print(f"\n## summary: {sum(met for _, (*_, met) in rows)} of {len(rows)} targets met\n")
+    verdicts = [met for _, (*_, met) in rows if met is not None]  # None: not applicable here
+    skipped = len(rows) - len(verdicts)
+    print(f"\n## summary: {sum(verdicts)} of {len(verdicts)} targets met"
+          + (f" ({skipped} not applicable on this machine)" if skipped else "") + "\n")
     print(f"# machine: {machine_description(args.device)}")
     print(f"# date: {time.strftime('%Y-%m-%d')}, {time.perf_counter() - started:.0f} s in all")
     print(summary_table(rows))

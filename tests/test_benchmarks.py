@@ -29,9 +29,30 @@ def test_bench_embedders_quick_mode_prints_the_four_measures(capsys):
     out = capsys.readouterr().out
     assert "(a) fit" in out and "(b) transform" in out and "(c) transform memory" in out
     assert "(d) training step" in out
-    for layout in ("NCHW float32", "channels-last float32", "channels-last bfloat16"):
+    for layout in ("NCHW float32", "channels-last float32", "channels-last bfloat16",
+                   "channels-last float16"):
         assert f"| {layout} |" in out
     assert "200 images" in out and "800 images" in out
+
+
+@pytest.mark.parametrize("emulated", [True, False])
+def test_bfloat16_target_does_not_apply_on_a_cpu_that_emulates_it(monkeypatch, capsys,
+                                                                   emulated):
+    bench, speed = load("bench_embedders"), load("bench_speed")
+    monkeypatch.setattr(bench, "cpu_emulates", lambda precision: emulated)
+    monkeypatch.setattr(speed, "bench_embedders", bench)
+    monkeypatch.setattr(speed.bench_heads, "collect", lambda argv: [])
+    monkeypatch.setattr(speed.bench_verifier, "collect", lambda argv: [])
+    assert speed.main(["--quick"]) == 0
+    summary = capsys.readouterr().out.split("## summary")[1]
+    row = next(line for line in summary.splitlines() if "channels-last bfloat16" in line)
+    rows = [line for line in summary.splitlines() if line.startswith("| embedders |")]
+    if emulated:
+        assert row.endswith("| n/a: this CPU has no bfloat16 units | n/a |")
+        assert f"of {len(rows) - 1} targets met (1 not applicable on this machine)" in summary
+    else:
+        assert row.endswith(("| >= 1.0 | met |", "| >= 1.0 | MISSED |"))
+        assert f"of {len(rows)} targets met\n" in summary
 
 
 def test_bench_verifier_quick_mode_prints_both_operations(capsys):
