@@ -28,6 +28,7 @@ timers read the clock only after ``torch.cuda.synchronize``.
 """
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -117,7 +118,7 @@ def plain_transform(model, images, batch_size):
 
 
 #: ``mixed_precision``'s autocast dtypes (None: float32).
-AUTOCAST = {None: None, "bf16": torch.bfloat16, "fp16": torch.float16}
+AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def step_time(images, target, batch_size, steps, layout, precision, device="cpu"):
@@ -133,8 +134,8 @@ def step_time(images, target, batch_size, steps, layout, precision, device="cpu"
     y = torch.from_numpy(target[:batch_size]).to(device)
 
     def step():
-        with torch.autocast(device.type, dtype=AUTOCAST[precision] or torch.bfloat16,
-                            enabled=precision is not None):
+        with (contextlib.nullcontext() if precision is None
+              else torch.autocast(device.type, dtype=AUTOCAST[precision])):
             embeddings = model(X)
         loss = head(embeddings.float(), y)
         optimizer.zero_grad()
@@ -158,6 +159,20 @@ def compare_steps(images, target, batch_size, rounds, device="cpu"):
             times[name].append(step_time(images, target, batch_size, 3, layout, precision,
                                          device))
     return {name: statistics.median(t) for name, t in times.items()}
+
+
+def step_targets(steps, emulated):
+    """The summary rows of (d): channels-last float32 and bfloat16 against NCHW float32,
+    the bfloat16 one not applicable (``met`` None) where the CPU ``emulated`` bfloat16."""
+    rows = []
+    for name in ("channels-last float32", "channels-last bfloat16"):
+        measure = f"small-CNN training step, {name} / NCHW float32 (speed-up)"
+        speedup = steps["NCHW float32"] / steps[name]
+        if name.endswith("bfloat16") and emulated:
+            rows.append((measure, speedup, "n/a: this CPU has no bfloat16 units", None))
+        else:
+            rows.append((measure, speedup, ">= 1.0", speedup >= 1.0))
+    return rows
 
 
 def synchronize(device):
@@ -305,15 +320,7 @@ def collect(argv=None):
     print("|---|---|---|")
     for name, seconds in steps.items():
         print(f"| {name} | {seconds:.4f} | {baseline / seconds:.2f} |")
-    emulated = device.type == "cpu" and cpu_emulates("bf16")
-    for name in ("channels-last float32", "channels-last bfloat16"):
-        speedup = baseline / steps[name]
-        if name.endswith("bfloat16") and emulated:  # None: not applicable, not counted
-            summary.append((f"small-CNN training step, {name} / NCHW float32 (speed-up)",
-                            speedup, "n/a: this CPU has no bfloat16 units", None))
-            continue
-        summary.append((f"small-CNN training step, {name} / NCHW float32 (speed-up)", speedup,
-                        ">= 1.0", speedup >= 1.0))
+    summary += step_targets(steps, emulated=device.type == "cpu" and cpu_emulates("bf16"))
 
     if device.type != "cpu":
         print(f"\n(c) transform memory: skipped on {device.type}; the probe measures the host's "

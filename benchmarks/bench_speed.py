@@ -38,6 +38,14 @@ def summary_table(rows):
     return "\n".join(lines)
 
 
+def targets_met(rows):
+    """"k of n targets met", the rows whose target does not apply here (``met`` None) apart."""
+    verdicts = [met for _, (*_, met) in rows if met is not None]
+    skipped = len(rows) - len(verdicts)
+    return (f"{sum(verdicts)} of {len(verdicts)} targets met"
+            + (f" ({skipped} not applicable on this machine)" if skipped else ""))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu", help="cpu or cuda (heads and embedders)")
@@ -53,10 +61,7 @@ def main(argv=None):
     for name, module, module_argv in runs:
         print(f"\n## {name}: python benchmarks/{module.__name__}.py {' '.join(module_argv)}\n")
         rows += [(name, row) for row in module.collect(module_argv)]
-    verdicts = [met for _, (*_, met) in rows if met is not None]  # None: not applicable here
-    skipped = len(rows) - len(verdicts)
-    print(f"\n## summary: {sum(verdicts)} of {len(verdicts)} targets met"
-          + (f" ({skipped} not applicable on this machine)" if skipped else "") + "\n")
+    print(f"\n## summary: {targets_met(rows)}\n")
     print(f"# machine: {machine_description(args.device)}")
     print(f"# date: {time.strftime('%Y-%m-%d')}, {time.perf_counter() - started:.0f} s in all")
     print(summary_table(rows))

@@ -35,24 +35,19 @@ def test_bench_embedders_quick_mode_prints_the_four_measures(capsys):
     assert "200 images" in out and "800 images" in out
 
 
-@pytest.mark.parametrize("emulated", [True, False])
-def test_bfloat16_target_does_not_apply_on_a_cpu_that_emulates_it(monkeypatch, capsys,
-                                                                   emulated):
+def test_bfloat16_target_does_not_apply_on_a_cpu_that_emulates_it():
     bench, speed = load("bench_embedders"), load("bench_speed")
-    monkeypatch.setattr(bench, "cpu_emulates", lambda precision: emulated)
-    monkeypatch.setattr(speed, "bench_embedders", bench)
-    monkeypatch.setattr(speed.bench_heads, "collect", lambda argv: [])
-    monkeypatch.setattr(speed.bench_verifier, "collect", lambda argv: [])
-    assert speed.main(["--quick"]) == 0
-    summary = capsys.readouterr().out.split("## summary")[1]
-    row = next(line for line in summary.splitlines() if "channels-last bfloat16" in line)
-    rows = [line for line in summary.splitlines() if line.startswith("| embedders |")]
-    if emulated:
-        assert row.endswith("| n/a: this CPU has no bfloat16 units | n/a |")
-        assert f"of {len(rows) - 1} targets met (1 not applicable on this machine)" in summary
-    else:
-        assert row.endswith(("| >= 1.0 | met |", "| >= 1.0 | MISSED |"))
-        assert f"of {len(rows)} targets met\n" in summary
+    steps = {"NCHW float32": 1.0, "channels-last float32": 0.8, "channels-last bfloat16": 10.0}
+    fp32, bf16 = bench.step_targets(steps, emulated=True)
+    assert fp32[1:] == (1.25, ">= 1.0", True)
+    assert bf16[1:] == (0.1, "n/a: this CPU has no bfloat16 units", None)
+    assert bench.step_targets(steps, emulated=False)[1][1:] == (0.1, ">= 1.0", False)
+    rows = [("embedders", fp32), ("embedders", bf16)]
+    assert speed.targets_met(rows) == "1 of 1 targets met (1 not applicable on this machine)"
+    assert "| 0.10 | n/a: this CPU has no bfloat16 units | n/a |" in speed.summary_table(rows)
+    rows = [("embedders", row) for row in bench.step_targets(steps, emulated=False)]
+    assert speed.targets_met(rows) == "1 of 2 targets met"
+    assert "| 0.10 | >= 1.0 | MISSED |" in speed.summary_table(rows)
 
 
 def test_bench_verifier_quick_mode_prints_both_operations(capsys):

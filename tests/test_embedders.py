@@ -290,41 +290,46 @@ def test_bf16_mixed_precision_trains_with_float32_heads(faces_16px):
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
-def test_mixed_precision_warns_on_a_cpu_that_emulates_it(monkeypatch, precision):
+def test_mixed_precision_warns_on_a_cpu_that_emulates_it(monkeypatch, tmp_path, precision):
     from hypersphere_sklearn.embedders import _base
 
     X, y = blobs()
     monkeypatch.setattr(_base, "cpu_emulates", lambda p: p == precision)
-    with pytest.warns(UserWarning, match=f"mixed_precision='{precision}' on a CPU without"):
-        quick(mixed_precision=precision, device="cpu").fit(X, y)
+    with pytest.warns(UserWarning, match=f"mixed_precision='{precision}' on a CPU without") as rec:
+        embedder = quick(mixed_precision=precision, device="cpu").fit(X, y)
+    assert rec[0].filename == __file__  # points at the user's call
+    with pytest.warns(UserWarning, match="on a CPU without"):
+        quick(mixed_precision=precision, device="cpu").partial_fit(X, y)
+    embedder.save(tmp_path / "model.safetensors")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hs.load(tmp_path / "model.safetensors").transform(X)  # loading warns nothing
+        quick(mixed_precision=precision, device="cuda").check_mixed_precision()  # a GPU's own
+        quick(device="cpu").fit(X, y)  # float32 asks nothing of the CPU
     monkeypatch.setattr(_base, "cpu_emulates", lambda p: False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         quick(mixed_precision=precision, device="cpu").fit(X, y)
-        quick(device="cpu").fit(X, y)  # float32 asks nothing of the CPU
 
 
-@pytest.mark.parametrize("machine, probes, emulates", [
-    ("x86_64", {}, True),
-    ("x86_64", {"_is_avx512_bf16_supported": True}, False),
-    ("x86_64", {"_is_amx_tile_supported": True}, False),
-    ("AMD64", {"_is_amx_fp16_supported": True}, False),  # Windows' name; fp16's unit only
-    ("aarch64", {}, False),  # not probed: an ARM CPU is not flagged
+@pytest.mark.parametrize("capabilities, precision, emulates", [
+    ({"architecture": "x86_64"}, "bf16", True),
+    ({"architecture": "x86_64", "avx512_bf16": True}, "bf16", False),
+    ({"architecture": "x86_64", "amx_bf16": True}, "bf16", False),
+    ({"architecture": "x86_64", "amx_bf16": True}, "fp16", True),
+    ({"architecture": "x86_64", "avx512_fp16": True}, "fp16", False),
+    ({"architecture": "AMD64", "amx_fp16": True}, "fp16", False),  # Windows' name
+    ({"architecture": "aarch64"}, "bf16", False),  # not judged: an ARM CPU is not flagged
+    ({"architecture": "x86_64"}, "fp8", False),  # not a mixed_precision of ours
 ])
-def test_cpu_emulates_reads_the_instruction_probes(monkeypatch, machine, probes, emulates):
+def test_cpu_emulates_reads_the_cpu_capabilities(monkeypatch, capabilities, precision,
+                                                 emulates):
     from hypersphere_sklearn.embedders import _base
 
-    monkeypatch.setattr(_base.platform, "machine", lambda: machine)
-    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported",
-                 "_is_amx_fp16_supported"):
-        found = probes.get(name, False)
-        monkeypatch.setattr(torch.cpu, name, lambda found=found: found, raising=False)
-    precision = "fp16" if machine == "AMD64" else "bf16"
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: capabilities, raising=False)
     assert _base.cpu_emulates(precision) is emulates
-    if machine == "AMD64":
-        assert _base.cpu_emulates("bf16") is True
-    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")
-    assert _base.cpu_emulates("bf16") is False  # a torch without the probes: not flagged
+    monkeypatch.delattr(torch.cpu, "get_capabilities")
+    assert _base.cpu_emulates(precision) is False  # a torch that cannot tell: not flagged
 
 
 def test_device_auto_resolves_but_get_params_keeps_auto():

@@ -9,7 +9,6 @@ import contextlib
 import inspect
 import numbers
 import os
-import platform
 import warnings
 from dataclasses import asdict
 from pathlib import Path
@@ -54,24 +53,26 @@ RESUMABLE_WITH_OTHER = ("max_epochs", "verbose", "progress_bar", "callbacks", "w
                         "compile")
 #: Above this, a weight decay is one for AdamW's decoupled decay, not an L2 penalty.
 COUPLED_DECAY_LIMIT = 0.01
-#: The x86 instruction sets that compute each ``mixed_precision`` dtype natively, as torch's
-#: ``torch.cpu`` probes for them; without one, oneDNN emulates the dtype in float32.
-NATIVE_PRECISION = {"bf16": ("_is_avx512_bf16_supported", "_is_amx_tile_supported"),
-                    "fp16": ("_is_amx_fp16_supported",)}
+#: The x86 instruction sets (keys of ``torch.cpu.get_capabilities()``) that compute each
+#: ``mixed_precision`` dtype natively; without one, oneDNN emulates the dtype.
+NATIVE_PRECISION = {"bf16": ("avx512_bf16", "amx_bf16"), "fp16": ("avx512_fp16", "amx_fp16")}
+X86 = ("x86_64", "x86", "amd64", "i386", "i686")
 
 
 def cpu_emulates(precision):
     """Whether this CPU is known to lack instructions for ``precision`` ("bf16", "fp16").
 
-    Only x86 CPUs are probed (through ``torch.cpu``'s probes, which are private, so a torch
-    without them answers ``False``); an ARM CPU may or may not have them, and is not flagged.
+    Only x86 CPUs are judged, from ``torch.cpu.get_capabilities()``; an ARM CPU, a torch
+    without that function, or another ``precision`` answer ``False`` (not known to lack).
     """
-    if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686"):
+    units = NATIVE_PRECISION.get(precision)
+    get_capabilities = getattr(torch.cpu, "get_capabilities", None)
+    if units is None or get_capabilities is None:
         return False
-    probes = [getattr(torch.cpu, name, None) for name in NATIVE_PRECISION[precision]]
-    if any(probe is None for probe in probes):
+    capabilities = get_capabilities()
+    if str(capabilities.get("architecture", "")).lower() not in X86:
         return False
-    return not any(probe() for probe in probes)
+    return not any(capabilities.get(unit, False) for unit in units)
 
 
 def resolve_device(device):
@@ -519,6 +520,7 @@ class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, Transfo
             what to change. The embedder keeps its last good weights.
         """
         self.check_hyperparameters()
+        self.check_mixed_precision()
         checkpoint = self.checkpoint_file()
         continuing = self.warm_start and (self.initialized_ or checkpoint is not None)
         if continuing and not self.initialized_:
@@ -543,6 +545,7 @@ class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         """Train ``max_epochs`` more epochs, continuing from the current state (or from the
         checkpoint in ``checkpoint_dir``; initialising on the very first call)."""
         self.check_hyperparameters()
+        self.check_mixed_precision()
         checkpoint = self.checkpoint_file()
         if not self.initialized_ and checkpoint is not None:
             self.resume_from(checkpoint)
@@ -645,7 +648,6 @@ class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         if isinstance(self.callbacks, str) and self.callbacks == "disable":
             # skorch leaves out every callback; those of the training recipe stay
             self.callbacks_ = [(name, cb.initialize()) for name, cb in self.training_callbacks()]
-        self.check_mixed_precision()
         # float16 gradients underflow without loss scaling; bfloat16 has float32's range.
         if self.mixed_precision == "fp16":
             self.grad_scaler_ = torch.amp.GradScaler(torch.device(self.device).type)
@@ -655,19 +657,20 @@ class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, Transfo
 
     def check_mixed_precision(self):
         """Warn when ``mixed_precision`` asks the CPU for a dtype it has no instructions for:
-        autocast then emulates it, and a training step of the default CNN took 10 to 12
-        times as long as in float32 on such a CPU (``docs/benchmarks.md``)."""
+        autocast then emulates it, and a training step of the default CNN took about 10
+        (bf16) and 13 (fp16) times as long as in float32 on such a CPU
+        (``docs/benchmarks.md``). Called by ``fit`` and ``partial_fit``, not on loading."""
         precision = self.mixed_precision
         if (precision is None or torch.device(self.device).type != "cpu"
                 or not cpu_emulates(precision)):
             return
-        units = "AVX512-BF16 or AMX" if precision == "bf16" else "AMX-FP16"
+        units = "AVX512-BF16 or AMX-BF16" if precision == "bf16" else "AVX512-FP16 or AMX-FP16"
         warnings.warn(
             f"mixed_precision={precision!r} on a CPU without {units} instructions: torch "
             f"emulates {precision} there, which trains several times slower than float32 "
-            "(benchmarks/bench_embedders.py measures it on this machine). Pass "
+            "(docs/benchmarks.md; the project's benchmarks/bench_embedders.py measures it). Pass "
             "mixed_precision=None here, and keep the setting for a GPU or a CPU with "
-            f"{units}.", UserWarning, stacklevel=4)
+            f"{units}.", UserWarning, stacklevel=3)
 
     def train_step(self, batch, **fit_params):
         """One optimizer step; the gradients are clipped and checked before it is taken."""
