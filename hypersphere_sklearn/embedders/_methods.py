@@ -61,8 +61,8 @@ COMMON_PARAMETERS = """
         Autocast the backbone; the loss head always computes in float32. On a CPU with
         native bfloat16 instructions (AVX512-BF16 or AMX) ``"bf16"`` trains the small CNN
         about twice as fast at the same accuracy (``docs/benchmarks.md``); other CPUs emulate
-        bfloat16 (and float16) and train about ten times slower, so ``fit`` warns there:
-        ``benchmarks/bench_embedders.py`` measures yours.
+        bfloat16 (and float16) and train about ten times slower, so ``fit`` warns on an x86
+        CPU without them: ``benchmarks/bench_embedders.py`` measures yours.
     device : str, default="auto"
         ``"auto"`` uses CUDA when available, else the CPU; or any torch device.
     random_state : int, RandomState instance or None, default=None
