@@ -117,7 +117,7 @@ def plain_transform(model, images, batch_size):
     return out
 
 
-#: ``mixed_precision``'s autocast dtypes (None: float32).
+#: ``mixed_precision``'s autocast dtypes (a precision of None: float32, no autocast).
 AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
