@@ -51,7 +51,7 @@ from _common import machine_description  # noqa: E402
 from hypersphere_sklearn import NormFaceEmbedder  # noqa: E402
 from hypersphere_sklearn.backbones import InputScaler, SmallCNN  # noqa: E402
 from hypersphere_sklearn.datasets import load_olivetti_faces  # noqa: E402
-from hypersphere_sklearn.embedders._base import cpu_emulates  # noqa: E402
+from hypersphere_sklearn.embedders._base import AUTOCAST_DTYPES, cpu_emulates  # noqa: E402
 from hypersphere_sklearn.heads import NormFaceHead  # noqa: E402
 
 FIT_TARGET, TRANSFORM_TARGET = 1.10, 0.95
@@ -117,10 +117,6 @@ def plain_transform(model, images, batch_size):
     return out
 
 
-#: ``mixed_precision``'s autocast dtypes (a precision of None: float32, no autocast).
-AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-
 def step_time(images, target, batch_size, steps, layout, precision, device="cpu"):
     """Median over ``steps`` steps of the seconds of one small-CNN + NormFace training step in
     the given kernel layout, in float32 (``precision=None``) or under ``"bf16"`` or
@@ -135,7 +131,7 @@ def step_time(images, target, batch_size, steps, layout, precision, device="cpu"
 
     def step():
         with (contextlib.nullcontext() if precision is None
-              else torch.autocast(device.type, dtype=AUTOCAST[precision])):
+              else torch.autocast(device.type, dtype=AUTOCAST_DTYPES[precision])):
             embeddings = model(X)
         loss = head(embeddings.float(), y)
         optimizer.zero_grad()

@@ -56,6 +56,8 @@ COUPLED_DECAY_LIMIT = 0.01
 #: The x86 instruction sets (keys of ``torch.cpu.get_capabilities()``) that compute each
 #: ``mixed_precision`` dtype natively; without one, oneDNN emulates the dtype.
 NATIVE_PRECISION = {"bf16": ("avx512_bf16", "amx_bf16"), "fp16": ("avx512_fp16", "amx_fp16")}
+#: The autocast dtype of each ``mixed_precision`` (None: float32, no autocast).
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 X86 = ("x86_64", "x86", "amd64", "i386", "i686")
 
 
@@ -625,8 +627,8 @@ class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         """Mixed-precision context for the backbone; the heads compute in float32 anyway."""
         if self.mixed_precision is None:
             return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.mixed_precision == "bf16" else torch.float16
-        return torch.autocast(torch.device(self.device).type, dtype=dtype)
+        return torch.autocast(torch.device(self.device).type,
+                              dtype=AUTOCAST_DTYPES[self.mixed_precision])
 
     def infer(self, x, **fit_params):
         x = to_tensor(x, device=self.device)
@@ -664,7 +666,7 @@ class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, Transfo
         if (precision is None or torch.device(self.device).type != "cpu"
                 or not cpu_emulates(precision)):
             return
-        units = "AVX512-BF16 or AMX-BF16" if precision == "bf16" else "AVX512-FP16 or AMX-FP16"
+        units = " or ".join(unit.upper().replace("_", "-") for unit in NATIVE_PRECISION[precision])
         warnings.warn(
             f"mixed_precision={precision!r} on a CPU without {units} instructions: torch "
             f"emulates {precision} there, which trains several times slower than float32 "
