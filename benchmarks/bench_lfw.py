@@ -23,9 +23,10 @@ already there is skipped, so an interrupted View 2 resumes at the next fold. Met
 trained with the library's defaults except ``max_epochs`` (``--epochs``), what ``--set``
 changes (the recipe, or a method's own parameter such as L2-softmax's ``alpha``) and, with
 ``--init``, the starting backbone, on the CPU or on the GPU when there is one
-(``--device``). Each result records its recipe (:data:`RECIPE`, and the method's own
-parameters where they differ from their defaults); the report groups runs by method, epochs
-and recipe, the recipe written as its changes from the library's current defaults.
+(``--device``). Each result records its recipe (:data:`RECIPE`, the backbone's own
+arguments where ``--set`` gives them, such as ``backbone__embedding_bn=False``, and the
+method's own parameters where they differ from their defaults); the report groups runs by
+method, epochs and recipe, the recipe written as its changes from the library's current defaults.
 
 ``--networks N`` trains N networks per run, the run's seed and the next ones, and averages
 their cosines (:class:`~hypersphere_sklearn.EnsembleEmbedder`); its first network is the
@@ -158,7 +159,11 @@ def make_embedder(method, seed, epochs, device="auto", verbose=0, overrides=None
 
 
 def recipe_of(embedder):
-    return {name: embedder.get_params()[name] for name in RECIPE}
+    """The :data:`RECIPE` parameters, and the backbone's own arguments (``backbone__*``)
+    where a run sets them."""
+    params = embedder.get_params()
+    return {name: value for name, value in params.items()
+            if name in RECIPE or name.startswith("backbone__")}
 
 
 def default_recipe():
@@ -545,6 +550,8 @@ def parse_override(text):
 def check_overrides(option, overrides, methods, parser):
     """Each name set is a recipe parameter or one of every method's own parameters."""
     for name in overrides:
+        if name.startswith("backbone__"):
+            continue  # an argument of the backbone's constructor, checked when it is built
         lacking = [method for method in methods
                    if name not in RECIPE and name not in own_parameters(method)]
         if lacking:
@@ -566,7 +573,8 @@ def main(argv=None):
                         help="training epochs (default: the library's max_epochs)")
     parser.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="NAME=VALUE",
                         help="change the recipe or the methods' own parameters, e.g. --set "
-                             "random_shift=0.05 alpha=32.0 (Python literals)")
+                             "random_shift=0.05 alpha=32.0 backbone__embedding_bn=False "
+                             "(Python literals)")
     parser.add_argument("--init", choices=list(METHODS), metavar="METHOD",
                         help="fine-tune from METHOD's saved model of the same run")
     parser.add_argument("--init-epochs", type=int, default=NormFaceEmbedder().max_epochs,

@@ -96,18 +96,20 @@ class SmallCNN(nn.Module):
         Output dimension.
     widths : tuple of int, default=(32, 64, 128)
         Channels of the three stages.
+    embedding_bn : bool, default=True
+        Whether the embedding layer ends in a ``BatchNorm1d``. Its learned scale holds the
+        feature norms in a narrow band; without it the norms are free, which is what a
+        norm constraint such as Ring loss acts on.
     """
 
-    def __init__(self, in_channels, embedding_dim, widths=(32, 64, 128)):
+    def __init__(self, in_channels, embedding_dim, widths=(32, 64, 128), embedding_bn=True):
         super().__init__()
         layers, channels = [], in_channels
         for width in widths:
             layers += [conv_bn_relu(channels, width), conv_bn_relu(width, width), nn.MaxPool2d(2)]
             channels = width
         self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(4), nn.Flatten())
-        self.embedding = nn.Sequential(
-            nn.Linear(channels * 16, embedding_dim), nn.BatchNorm1d(embedding_dim)
-        )
+        self.embedding = embedding_layer(channels * 16, embedding_dim, embedding_bn)
         # Channels-last kernels: the convolutions then run in NHWC, which oneDNN computes
         # faster on a CPU, a little in float32 and much under bfloat16 autocast (table (d) of
         # benchmarks/bench_embedders.py); the results are the same up to rounding.
@@ -209,9 +211,13 @@ class IResNet(nn.Module):
         Residual blocks per stage (64, 128, 256, 512 channels).
     image_size : tuple of int, default=(112, 112)
         Input height and width.
+    embedding_bn : bool, default=True
+        Whether the embedding layer ends in a ``BatchNorm1d`` (the ArcFace paper's "BN-FC-BN"
+        output block has it).
     """
 
-    def __init__(self, in_channels, embedding_dim, blocks=(2, 2, 2, 2), image_size=(112, 112)):
+    def __init__(self, in_channels, embedding_dim, blocks=(2, 2, 2, 2), image_size=(112, 112),
+                 embedding_bn=True):
         super().__init__()
         layers = [
             nn.Conv2d(in_channels, 64, 3, padding=1, bias=False),
@@ -226,12 +232,18 @@ class IResNet(nn.Module):
         layers += [nn.BatchNorm2d(channels), nn.Flatten()]
         self.features = nn.Sequential(*layers)
         flat = flattened_size(self.features, in_channels, image_size)
-        self.embedding = nn.Sequential(
-            nn.Linear(flat, embedding_dim), nn.BatchNorm1d(embedding_dim)
-        )
+        self.embedding = embedding_layer(flat, embedding_dim, embedding_bn)
 
     def forward(self, x):
         return self.embedding(self.features(x))
+
+
+def embedding_layer(in_features, embedding_dim, batch_norm):
+    """The linear embedding layer, ending in a ``BatchNorm1d`` when ``batch_norm``."""
+    layers = [nn.Linear(in_features, embedding_dim)]
+    if batch_norm:
+        layers.append(nn.BatchNorm1d(embedding_dim))
+    return nn.Sequential(*layers)
 
 
 def flattened_size(features, in_channels, image_size):

@@ -60,3 +60,19 @@ def test_small_cnn_keeps_channels_last_kernels_with_the_same_outputs(channels):
     assert not convolutions[1].is_contiguous()
     with torch.no_grad():
         torch.testing.assert_close(net(x), nchw(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name, shape", [("small-cnn", (1, 32, 32)), ("resnet", (1, 32, 32))])
+def test_the_embedding_batch_norm_can_be_left_out(name, shape):
+    """``embedding_bn=False`` drops only the final BatchNorm1d, so the feature norms are
+    free: with it every feature has mean 0 and variance 1 over the batch in training mode."""
+    torch.manual_seed(0)
+    x = torch.randn(8, *shape)
+    with_bn = backbones.build_backbone(name, shape, 16)
+    without = backbones.build_backbone(name, shape, 16, embedding_bn=False)
+    assert isinstance(with_bn.embedding[-1], torch.nn.BatchNorm1d)
+    assert [type(m) for m in without.embedding] == [torch.nn.Linear]
+    out = with_bn(x)
+    torch.testing.assert_close(out.mean(0), torch.zeros(16), atol=1e-5, rtol=0)
+    torch.testing.assert_close(out.var(0, unbiased=False), torch.ones(16), atol=1e-3, rtol=0)
+    assert without(x).var(0, unbiased=False).mean() < 0.5  # the raw linear layer's scale

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from hypersphere_sklearn import load as load_model
 
@@ -108,6 +109,14 @@ def test_bench_lfw_quick_runs_resume_and_report(tmp_path, capsys):
     with pytest.raises(SystemExit):
         bench.main(["view1", *common, "--methods", "softmax", "cosface", "--set", "margin=0.2"])
     assert "--set margin: not a recipe parameter" in capsys.readouterr().err
+    # a backbone argument: part of the recipe, so a run of its own, and built into the network
+    assert bench.main([*own, "backbone__embedding_bn=False"]) == 0
+    record = bench.read_results(results)[-1]
+    assert record["recipe"]["backbone__embedding_bn"] is False and "margin" not in record["recipe"]
+    network = load_model(bench.model_path(results, record["key"])).module_
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in network.modules())
+    assert "| cosface | 1 | backbone__embedding_bn=False | 1 |" in bench.report(
+        bench.read_results(results), quick=True)
 
 
 def test_bench_lfw_runs_keep_their_keys_when_a_methods_default_changes(monkeypatch):

@@ -279,3 +279,15 @@ def test_a_pickle_with_protocol_0_is_refused_too(tmp_path):
     with pytest.raises(ModelFileError, match="not a complete model file"):
         hs.load(evil)
     assert not marker.exists()
+
+
+def test_a_backbone_argument_round_trips(faces_16px, tmp_path):
+    """``backbone__*`` arguments rebuild the same network: here one without the final
+    BatchNorm1d, whose saved weights would not fit the default layout."""
+    images, target = faces_16px
+    embedder = quick(backbone="small-cnn", backbone__widths=(4, 8, 8),
+                     backbone__embedding_bn=False).fit(images, target)
+    loaded = hs.NormFaceEmbedder.load(embedder.save(tmp_path / "e.safetensors"))
+    assert loaded.get_params()["backbone__embedding_bn"] is False
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in loaded.module_.modules())
+    np.testing.assert_array_equal(loaded.transform(images), embedder.transform(images))
