@@ -4,6 +4,7 @@
     python benchmarks/bench_lfw.py view2 --methods cosface [--folds 0 1 ...] [--epochs 24]
     python benchmarks/bench_lfw.py view1 --methods softmax --set random_shift=0.05 lr=0.004
     python benchmarks/bench_lfw.py report            # the markdown tables of all results so far
+    python benchmarks/bench_lfw.py norms --methods softmax ring-softmax --seeds 0 1 --epochs 24
     python benchmarks/bench_lfw.py view1 --methods c-contrastive --epochs 6 --init softmax \
         --set lr=2e-4                               # fine-tunes the softmax run's network
     python benchmarks/bench_lfw.py view1 --quick     # tiny run (used by the tests)
@@ -43,6 +44,11 @@ agents start from the softmax classifier's), and
 differs from a saved run only in test-time parameters (:data:`TEST_TIME`: ``--set
 flip_fusion=True``) is not trained again: that run's network is scored with them, and the
 record names it (``scored_on``).
+
+``norms`` prints the distribution of the raw feature norms (before normalisation) that the
+saved networks of View 1 runs give the 1,000 test pairs' images, with Ring loss's learned
+radius; ``--methods``, ``--seeds``, ``--epochs`` and ``--set`` name the runs, as when they
+were trained.
 """
 
 import argparse
@@ -254,27 +260,37 @@ def network_seconds(ensemble):
     return [round(float(sum(member.history_[:, "dur"])), 1) for member in ensemble.estimators_]
 
 
-def initial_network(args, protocol, seed, fold):
-    """``(backbone, spec, label, callbacks)``: the trained backbone of ``--init``'s saved run,
-    the ``backbone`` parameter it was built from, how the fine-tuning's recipe names it, and
-    with ``--init-head`` the callback that starts the head at that run's head."""
-    base = make_embedder(args.init, seed, args.init_epochs, args.device, 0, args.init_overrides)
-    recipe = run_recipe(args.init, base)
+def saved_run(args, protocol, method, seed, fold, epochs, sets, option):
+    """``(path, embedder, recipe)``: where the model of that run (trained with the ``--set``
+    texts ``sets``) is saved, and the unfitted embedder and recipe it was trained with; or,
+    when there is no such model, SystemExit naming ``option`` and the command that trains it."""
+    overrides = dict(parse_override(text) for text in sets)
+    base = make_embedder(method, seed, epochs, args.device, 0, overrides)
+    recipe = run_recipe(method, base)
     subset = "quick" if args.quick else "all"
-    key = recipe_key(protocol, args.init, seed, fold, args.init_epochs, recipe, subset)
+    key = recipe_key(protocol, method, seed, fold, epochs, recipe, subset)
     path = model_path(args.results, key)
     if not path.exists():
         recorded = key in {record["key"] for record in read_results(args.results)}
         command = " ".join(
-            [f"bench_lfw.py {protocol} --methods {args.init} --epochs {args.init_epochs}",
+            [f"bench_lfw.py {protocol} --methods {method} --epochs {epochs}",
              f"--seeds {seed}"] + ([f"--folds {fold}"] if fold is not None else [])
-            + (["--set", *args.init_set] if args.init_set else [])
+            + (["--set", *sets] if sets else [])
             + (["--quick"] if args.quick else []) + [f"--results {args.results}"])
         why = ("that run is in the results but was recorded before models were saved: remove "
                "its line from the results file, then train it again" if recorded
                else "train it first")
-        raise SystemExit(f"--init {args.init}: no saved model of that run ({path}); {why}: "
+        raise SystemExit(f"{option} {method}: no saved model of that run ({path}); {why}: "
                          f"{command}")
+    return path, base, recipe
+
+
+def initial_network(args, protocol, seed, fold):
+    """``(backbone, spec, label, callbacks)``: the trained backbone of ``--init``'s saved run,
+    the ``backbone`` parameter it was built from, how the fine-tuning's recipe names it, and
+    with ``--init-head`` the callback that starts the head at that run's head."""
+    path, base, recipe = saved_run(args, protocol, args.init, seed, fold, args.init_epochs,
+                                   args.init_set, "--init")
     changes = recipe_label(recipe, default_recipe())
     label = f"from {args.init}" + (f" ({changes})" if changes != "defaults" else "")
     trained = load(path, device="cpu")
@@ -476,6 +492,39 @@ def run_protocol(args):
     return 0
 
 
+def raw_feature_norms(embedder, images, batch_size=256):
+    """Norms of the backbone's features before normalisation, in eval mode."""
+    module = embedder.module_.eval()
+    norms = []
+    with torch.no_grad():
+        for start in range(0, len(images), batch_size):
+            batch = torch.from_numpy(images[start:start + batch_size, None]).to(embedder.device)
+            norms.append(module(batch).float().norm(dim=1).cpu().numpy())
+    return np.concatenate(norms)
+
+
+def feature_norms(args):
+    """Markdown table: the raw feature norms of saved View 1 runs' networks on the images of
+    the 1,000 test pairs (percentiles, and Ring loss's learned radius)."""
+    lfw = load_lfw_arrays(args.lfw)
+    images = lfw.images[np.unique(lfw.view1_test.pairs)]
+    reference = default_recipe()
+    lines = ["| method | seed | recipe | 5th percentile | median | 95th percentile | "
+             "95th / 5th | learned radius R |", "|---|---:|---|---:|---:|---:|---:|---:|"]
+    for method in args.methods:
+        for seed in args.seeds:
+            path, _, recipe = saved_run(args, "view1", method, seed, None, args.epochs,
+                                        args.set_texts, "norms")
+            fitted = load(path, device="cpu")
+            low, median, high = np.percentile(raw_feature_norms(fitted, images), [5, 50, 95])
+            radius = getattr(fitted.criterion_, "radius", None)
+            lines.append(
+                f"| {method} | {seed} | {recipe_label(recipe, reference)} | {low:.2f} | "
+                f"{median:.2f} | {high:.2f} | {high / low:.2f} | "
+                f"{'–' if radius is None else f'{radius.item():.2f}'} |")
+    return "\n".join(lines)
+
+
 def mean_std(values):
     values = np.asarray(values, dtype=float)
     if len(values) == 1:
@@ -563,7 +612,10 @@ def check_overrides(option, overrides, methods, parser):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("protocol", choices=("view1", "view2", "report"))
+    parser.add_argument("protocol", choices=("view1", "view2", "report", "norms"),
+                        help="train and score View 1 or View 2 runs, print the results "
+                             "(report), or print the feature norms of saved View 1 runs "
+                             "(norms: --methods, --seeds, --epochs and --set name the runs)")
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), metavar="METHOD",
                         help=f"any of: {', '.join(METHODS)} (default: all)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
@@ -596,11 +648,12 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="600 training images, 1 epoch, 2 methods, fold 0 (for the tests)")
     args = parser.parse_args(argv)
+    args.set_texts = args.overrides
     args.overrides = dict(parse_override(text) for text in args.overrides)
     args.init_overrides = dict(parse_override(text) for text in args.init_set)
-    if args.init and "backbone" in args.overrides:
+    if args.init and any(name.split("__")[0] == "backbone" for name in args.overrides):
         parser.error("--init takes the backbone from the --init run; name that run's backbone "
-                     "with --init-set backbone=...")
+                     "with --init-set backbone=... (or backbone__...=...)")
     if args.networks < 1 or (args.networks > 1 and args.init):
         parser.error("--networks must be >= 1, and fine-tuning (--init) trains one network")
     if args.init_head and not args.init:
@@ -614,6 +667,9 @@ def main(argv=None):
     check_overrides("--init-set", args.init_overrides, [args.init] if args.init else [], parser)
     if args.protocol == "report":
         print(report(read_results(args.results), quick=args.quick))
+        return 0
+    if args.protocol == "norms":
+        print(feature_norms(args))
         return 0
     print(f"# {args.protocol}, {args.epochs} epochs, machine: "
           f"{machine_description(args.device if args.device != 'auto' else None)}")

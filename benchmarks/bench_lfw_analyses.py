@@ -32,7 +32,6 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-import torch
 from sklearn.model_selection import GridSearchCV, GroupKFold
 from sklearn.pipeline import Pipeline
 
@@ -42,6 +41,7 @@ from bench_lfw import (  # noqa: E402
     append_result,
     fit_pipeline,
     pair_scores,
+    raw_feature_norms,
     read_results,
     report_dict,
 )
@@ -89,17 +89,6 @@ def training_people(lfw, min_images=2):
     counts = np.bincount(lfw.target[mask], minlength=len(lfw.target_names))
     mask &= counts[lfw.target] >= min_images
     return lfw.images[mask], lfw.target[mask]
-
-
-def raw_feature_norms(embedder, images, batch_size=256):
-    """Norms of the backbone's features before normalisation, in eval mode."""
-    module = embedder.module_.eval()
-    norms = []
-    with torch.no_grad():
-        for start in range(0, len(images), batch_size):
-            batch = torch.from_numpy(images[start:start + batch_size, None]).to(embedder.device)
-            norms.append(module(batch).float().norm(dim=1).cpu().numpy())
-    return np.concatenate(norms)
 
 
 def sweep_point(lfw, X, y, cls, params, epochs, seed):

@@ -82,6 +82,22 @@ def test_bench_lfw_quick_runs_resume_and_report(tmp_path, capsys):
         ("view1", "softmax"), ("view1", "cosface"), ("view2", "normface")]
     assert all(0 <= r["auc"] <= 1 and r["epochs"] == 1 for r in records)
     capsys.readouterr()
+    # the feature norms of the saved View 1 networks, and Ring loss's learned radius
+    assert bench.main(["norms", *common]) == 0
+    table = capsys.readouterr().out
+    assert "| softmax | 0 | defaults |" in table and "| cosface | 0 | defaults |" in table
+    ring = ["--quick", "--lfw", lfw, "--results", str(tmp_path / "ring.jsonl"), "--device",
+            "cpu", "--methods", "ring-softmax", "--set", "ring_weight=0.1"]
+    with pytest.raises(SystemExit, match="train it first: bench_lfw.py view1 --methods "
+                                         "ring-softmax --epochs 1 --seeds 0 --set ring_weight"):
+        bench.main(["norms", *ring])
+    assert bench.main(["view1", *ring]) == 0
+    capsys.readouterr()
+    assert bench.main(["norms", *ring]) == 0
+    row = capsys.readouterr().out.splitlines()[-1].strip("|").split("|")
+    low, median, high, ratio, radius = map(float, row[3:])
+    assert 0 < low <= median <= high and ratio == pytest.approx(high / low, abs=0.01)
+    assert radius > 0
     assert bench.main(["view2", *common, "--methods", "normface"]) == 0  # resumes: nothing new
     assert "already in" in capsys.readouterr().out and len(bench.read_results(results)) == 3
     # a changed recipe is a new run, recorded with its recipe and reported on its own row
