@@ -24,9 +24,9 @@ already there is skipped, so an interrupted View 2 resumes at the next fold. Met
 trained with the library's defaults except ``max_epochs`` (``--epochs``), what ``--set``
 changes (the recipe, or a method's own parameter such as L2-softmax's ``alpha``) and, with
 ``--init``, the starting backbone, on the CPU or on the GPU when there is one
-(``--device``). Each result records its recipe (:data:`RECIPE`, the backbone's own
-arguments where ``--set`` gives them, such as ``backbone__embedding_bn=False``, and the
-method's own parameters where they differ from their defaults); the report groups runs by
+(``--device``). Each result records its recipe (:data:`RECIPE`, the backbone's and the
+optimizer's arguments where ``--set`` gives them, such as ``backbone__embedding_bn=False``,
+and the method's own parameters where they differ from their defaults); the report groups runs by
 method, epochs and recipe, the recipe written as its changes from the library's current defaults.
 
 ``--networks N`` trains N networks per run, the run's seed and the next ones, and averages
@@ -117,6 +117,9 @@ FARS = (1e-2, 1e-3)
 #: The training recipe: the embedder parameters a result depends on besides the method's own.
 RECIPE = ("backbone", "embedding_dim", "batch_size", "lr", "weight_decay", "lr_schedule",
           "random_flip", "random_shift", "flip_fusion", "calibration_holdout", "mixed_precision")
+#: The prefixes of skorch-style arguments a run may set (``--set backbone__embedding_bn=False``,
+#: ``--set "optimizer__param_groups=[('radius', {'lr': 0.02})]"``); set, they enter its recipe.
+PREFIXED = ("backbone__", "optimizer__")
 #: Recipe parameters that change only how a trained network embeds, not its training: a run
 #: that differs from a saved run only in these is scored on that run's model, not retrained.
 TEST_TIME = ("flip_fusion",)
@@ -165,11 +168,10 @@ def make_embedder(method, seed, epochs, device="auto", verbose=0, overrides=None
 
 
 def recipe_of(embedder):
-    """The :data:`RECIPE` parameters, and the backbone's own arguments (``backbone__*``)
-    where a run sets them."""
+    """The :data:`RECIPE` parameters, and the :data:`PREFIXED` arguments a run sets."""
     params = embedder.get_params()
     return {name: value for name, value in params.items()
-            if name in RECIPE or name.startswith("backbone__")}
+            if name in RECIPE or name.startswith(PREFIXED)}
 
 
 def default_recipe():
@@ -599,8 +601,8 @@ def parse_override(text):
 def check_overrides(option, overrides, methods, parser):
     """Each name set is a recipe parameter or one of every method's own parameters."""
     for name in overrides:
-        if name.startswith("backbone__"):
-            continue  # an argument of the backbone's constructor, checked when it is built
+        if name.startswith(PREFIXED):
+            continue  # an argument of the backbone or optimizer, checked when it is built
         lacking = [method for method in methods
                    if name not in RECIPE and name not in own_parameters(method)]
         if lacking:

@@ -148,6 +148,11 @@ def test_bench_lfw_runs_keep_their_keys_when_a_methods_default_changes(monkeypat
     # C-triplet's default became the hardest negative; its earlier runs were the sum
     assert recipe("c-triplet")["hardest_negative"] is True
     assert "hardest_negative" not in recipe("c-triplet", hardest_negative=False)
+    # skorch-style arguments of the optimizer and backbone enter the recipe only when set
+    groups = [("radius", {"lr": 0.02})]
+    assert not any("__" in name for name in recipe("ring-softmax"))
+    assert recipe("ring-softmax", optimizer__param_groups=groups)["optimizer__param_groups"] \
+        == groups
 
 
 def test_bench_lfw_saves_models_and_fine_tunes_from_them(tmp_path, capsys):

@@ -184,6 +184,24 @@ def test_no_weight_decay_on_scales_radii_biases_and_norm_layers(faces_16px):
     assert id(learnable.criterion_.scale) in free_ids
 
 
+def test_optimizer_param_groups_give_parameters_their_own_learning_rate(faces_16px):
+    """skorch's ``optimizer__param_groups``: AdamW's first step moves a parameter by exactly
+    its learning rate (m/sqrt(v) = g/|g|), so the radius, started at 5 with its own rate,
+    ends one step later at 5 ± that rate, not the network's."""
+    images, target = faces_16px
+    ring = quick(hs.RingLossEmbedder, radius=5.0, max_epochs=1, batch_size=len(images),
+                 lr_schedule=None, optimizer__param_groups=[("radius", {"lr": 0.05})])
+    head = ring.fit(images, target).criterion_
+    assert abs(head.radius.item() - 5.0) == pytest.approx(0.05, rel=1e-4)
+    groups = ring.optimizer_.param_groups
+    own = [g for g in groups if any(p is head.radius for p in g["params"])]
+    assert len(own) == 1 and len(own[0]["params"]) == 1
+    assert (own[0]["lr"], own[0]["weight_decay"]) == (0.05, 0.0)
+    rest = [g for g in groups if g is not own[0]]
+    assert [(g["lr"], g["weight_decay"]) for g in rest] == [(ring.lr, 0.5), (ring.lr, 0.0)]
+    assert sum(len(g["params"]) for g in groups) == len(list(ring.get_all_learnable_params()))
+
+
 def test_the_default_decay_warns_only_with_an_optimizer_that_couples_it(recwarn):
     X, y = blobs()
     with pytest.warns(UserWarning, match=r"weight_decay=0.5 is sized for AdamW.*"

@@ -399,15 +399,23 @@ class HypersphereEmbedder(SavableMixin, ClassNamePrefixFeaturesOutMixin, Transfo
 
         Biases, normalisation parameters and learnable scalars (scale, α, radius) are left
         without decay: shrinking them changes what the loss means, not the model's capacity.
+        skorch's ``optimizer__param_groups`` (``[(pattern, options), ...]``, the patterns
+        matched against parameter names such as ``"radius"`` or ``"primary.weight"``) gives
+        the matching parameters their own options, a learning rate say; each group is then
+        split the same way.
         """
         named = list(self.get_all_learnable_params())
-        _, kwargs = self.get_params_for_optimizer("optimizer", named)
+        (groups,), kwargs = self.get_params_for_optimizer("optimizer", named)
         kwargs.setdefault("weight_decay", self.weight_decay)
         self.check_coupled_decay(kwargs)
-        decay = [p for _, p in named if p.ndim >= 2]
-        no_decay = [p for _, p in named if p.ndim < 2]
-        groups = [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
-        self.optimizer_ = self.optimizer(groups, **kwargs)
+        split = []
+        for group in groups:
+            options = {k: v for k, v in group.items() if k != "params"}
+            decay = [p for p in group["params"] if p.ndim >= 2]
+            no_decay = [p for p in group["params"] if p.ndim < 2]
+            split += [{**options, "params": decay}] if decay else []
+            split += [{**options, "params": no_decay, "weight_decay": 0.0}] if no_decay else []
+        self.optimizer_ = self.optimizer(split, **kwargs)
         return self
 
     def check_coupled_decay(self, kwargs):
