@@ -309,8 +309,14 @@ def build_backbone(spec, input_shape, embedding_dim, **kwargs):
         first = {"n_features": input_shape[0]} if name == "mlp" else {
             "in_channels": input_shape[0]
         }
-        if "image_size" in inspect.signature(cls).parameters:
+        accepted = inspect.signature(cls).parameters
+        if "image_size" in accepted:
             first["image_size"] = tuple(input_shape[1:])
+        unknown = sorted(set(kwargs) - set(accepted))
+        if unknown:
+            own = sorted(set(accepted) - {*first, "embedding_dim"})
+            raise ValueError(f"backbone={name!r} has no argument {unknown[0]!r} (given as "
+                             f"backbone__{unknown[0]}); its arguments are {own}.")
         return cls(**first, embedding_dim=embedding_dim or 128, **{**defaults, **kwargs})
     if isinstance(spec, nn.Module):
         return copy.deepcopy(spec)

@@ -76,3 +76,12 @@ def test_the_embedding_batch_norm_can_be_left_out(name, shape):
     torch.testing.assert_close(out.mean(0), torch.zeros(16), atol=1e-5, rtol=0)
     torch.testing.assert_close(out.var(0, unbiased=False), torch.ones(16), atol=1e-3, rtol=0)
     assert without(x).var(0, unbiased=False).mean() < 0.5  # the raw linear layer's scale
+
+
+def test_an_unknown_backbone_argument_names_the_arguments_there_are():
+    with pytest.raises(ValueError, match=r"backbone='mlp' has no argument 'embedding_bn' "
+                                         r"\(given as backbone__embedding_bn\); its arguments "
+                                         r"are \['hidden'\]"):
+        backbones.build_backbone("mlp", (10,), 8, embedding_bn=False)
+    with pytest.raises(ValueError, match=r"its arguments are \['embedding_bn', 'widths'\]"):
+        backbones.build_backbone("small-cnn", (1, 32, 32), 8, width=4)

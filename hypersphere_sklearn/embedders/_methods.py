@@ -600,6 +600,20 @@ default="softmax"
     --------
     L2SoftmaxEmbedder : a hard norm constraint.
 
+    Notes
+    -----
+    Ring loss constrains norms that the backbone leaves free. The default image backbones
+    (``"small-cnn"``, ``"resnet"``) end in a ``BatchNorm1d`` that already holds them in a
+    narrow band; ``backbone__embedding_bn=False`` removes it (``docs/benchmarks.md`` has what
+    each choice gives on LFW).
+
+    The default optimizer, AdamW, moves a scalar parameter by about its learning rate each
+    step whatever the size of its gradient, so ``R`` climbs from its start by at most about
+    the sum of the learning rates over training, and can end below the features' norms
+    (``python benchmarks/bench_lfw.py norms`` prints both for saved LFW runs). To let it
+    follow them faster, give it its own rate: ``optimizer__param_groups=[("radius",
+    {"lr": 0.02})]``.
+
     References
     ----------
     .. [1] Y. Zheng, D. K. Pal, M. Savvides, "Ring loss: Convex Feature Normalization for
