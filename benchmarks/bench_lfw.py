@@ -652,7 +652,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.set_texts = args.overrides
     args.overrides = dict(parse_override(text) for text in args.overrides)
-    args.init_overrides = dict(parse_override(text) for text in args.init_set)
     if args.init and any(name.split("__")[0] == "backbone" for name in args.overrides):
         parser.error("--init takes the backbone from the --init run; name that run's backbone "
                      "with --init-set backbone=... (or backbone__...=...)")
@@ -666,7 +665,8 @@ def main(argv=None):
         args.methods = args.methods or ["softmax", "cosface"]
     args.methods = args.methods or list(METHODS)
     check_overrides("--set", args.overrides, args.methods, parser)
-    check_overrides("--init-set", args.init_overrides, [args.init] if args.init else [], parser)
+    check_overrides("--init-set", dict(parse_override(text) for text in args.init_set),
+                    [args.init] if args.init else [], parser)
     if args.protocol == "report":
         print(report(read_results(args.results), quick=args.quick))
         return 0

@@ -608,8 +608,8 @@ default="softmax"
     each choice gives on LFW).
 
     The default optimizer, AdamW, moves a scalar parameter by about its learning rate each
-    step whatever the size of its gradient, so ``R`` climbs from its start by at most about
-    the sum of the learning rates over training, and can end below the features' norms
+    step whatever the size of its gradient, so ``R`` climbs from its start by roughly the
+    sum of the learning rates over training, and can end below the features' norms
     (``python benchmarks/bench_lfw.py norms`` prints both for saved LFW runs). To let it
     follow them faster, give it its own rate: ``optimizer__param_groups=[("radius",
     {"lr": 0.02})]``.
