@@ -612,7 +612,8 @@ default="softmax"
     sum of the learning rates over training, and can end below the features' norms
     (``python benchmarks/bench_lfw.py norms`` prints both for saved LFW runs). To let it
     follow them faster, give it its own rate: ``optimizer__param_groups=[("radius",
-    {"lr": 0.02})]``.
+    {"lr": 0.02})]``. On LFW that rate brings ``R`` to the features' median norm and
+    narrows their spread, at the same verification accuracy as the default.
 
     References
     ----------
