@@ -96,7 +96,11 @@ def test_bench_lfw_quick_runs_resume_and_report(tmp_path, capsys):
     assert bench.main(["norms", *ring]) == 0
     row = capsys.readouterr().out.splitlines()[-1].strip("|").split("|")
     low, median, high, ratio, radius = map(float, row[3:])
-    assert 0 < low <= median <= high and ratio == pytest.approx(high / low, abs=0.01)
+    assert 0 < low <= median <= high
+    # every figure is printed to 2 decimals, so the printed ratio lies within the ratios of
+    # the printed norms moved by their rounding (near-equal norms of ~0.7 make that ~1.5 %)
+    half = 0.005
+    assert (high - half) / (low + half) - half <= ratio <= (high + half) / (low - half) + half
     assert radius > 0
     assert bench.main(["view2", *common, "--methods", "normface"]) == 0  # resumes: nothing new
     assert "already in" in capsys.readouterr().out and len(bench.read_results(results)) == 3
