@@ -5,6 +5,8 @@
     python benchmarks/bench_lfw.py view1 --methods softmax --set random_shift=0.05 lr=0.004
     python benchmarks/bench_lfw.py report            # the markdown tables of all results so far
     python benchmarks/bench_lfw.py norms --methods softmax ring-softmax --seeds 0 1 --epochs 24
+    python benchmarks/bench_lfw.py pairs --methods softmax --seeds 0 1 2 --epochs 24 \
+        --set "backbone__widths=(32,64,256)"      # minus the same seeds' default runs
     python benchmarks/bench_lfw.py view1 --methods c-contrastive --epochs 6 --init softmax \
         --set lr=2e-4                               # fine-tunes the softmax run's network
     python benchmarks/bench_lfw.py view1 --quick     # tiny run (used by the tests)
@@ -48,7 +50,9 @@ record names it (``scored_on``).
 ``norms`` prints the distribution of the raw feature norms (before normalisation) that the
 saved networks of View 1 runs give the 1,000 test pairs' images, with Ring loss's learned
 radius; ``--methods``, ``--seeds``, ``--epochs`` and ``--set`` name the runs, as when they
-were trained.
+were trained. ``pairs`` names View 1 runs the same way and prints each one minus the same
+method and seed's run with the defaults, and the mean of those paired differences with its
+standard error, from the results of ``--results`` and ``--pair-results``.
 """
 
 import argparse
@@ -262,15 +266,21 @@ def network_seconds(ensemble):
     return [round(float(sum(member.history_[:, "dur"])), 1) for member in ensemble.estimators_]
 
 
-def saved_run(args, protocol, method, seed, fold, epochs, sets, option):
-    """``(path, embedder, recipe)``: where the model of that run (trained with the ``--set``
-    texts ``sets``) is saved, and the unfitted embedder and recipe it was trained with; or,
-    when there is no such model, SystemExit naming ``option`` and the command that trains it."""
+def run_key(args, protocol, method, seed, fold, epochs, sets):
+    """``(key, embedder, recipe)``: the key of the run trained with the ``--set`` texts
+    ``sets``, and the unfitted embedder and recipe it is trained with."""
     overrides = dict(parse_override(text) for text in sets)
     base = make_embedder(method, seed, epochs, args.device, 0, overrides)
     recipe = run_recipe(method, base)
     subset = "quick" if args.quick else "all"
-    key = recipe_key(protocol, method, seed, fold, epochs, recipe, subset)
+    return recipe_key(protocol, method, seed, fold, epochs, recipe, subset), base, recipe
+
+
+def saved_run(args, protocol, method, seed, fold, epochs, sets, option):
+    """``(path, embedder, recipe)``: where the model of that run (trained with the ``--set``
+    texts ``sets``) is saved, and the unfitted embedder and recipe it was trained with; or,
+    when there is no such model, SystemExit naming ``option`` and the command that trains it."""
+    key, base, recipe = run_key(args, protocol, method, seed, fold, epochs, sets)
     path = model_path(args.results, key)
     if not path.exists():
         recorded = key in {record["key"] for record in read_results(args.results)}
@@ -527,6 +537,47 @@ def feature_norms(args):
     return "\n".join(lines)
 
 
+#: The metrics a paired comparison reports, as (record field, column name).
+PAIRED = (("accuracy", "calibrated"), ("kfold_mean", "10-fold"), ("auc", "AUC"),
+          ("tar@far=0.01", "TAR@FAR=1e-2"), ("tar@far=0.001", "TAR@FAR=1e-3"))
+
+
+def paired_differences(args):
+    """Markdown table: for each of ``--methods`` and ``--seeds``, the View 1 run with ``--set``
+    minus the same seed's run with the library's defaults, in points; then the mean
+    difference, its standard error (the differences' sample standard deviation / sqrt(n))
+    and their ratio t. Runs are looked up by key in ``--results`` and ``--pair-results``."""
+    records = {}
+    for path in [args.results, *args.pair_results]:
+        for record in read_results(path):
+            records.setdefault(record["key"], record)
+    names = " | ".join(name for _, name in PAIRED)
+    lines = [f"| method | seed | {names} |", "|---|---:|" + "---:|" * len(PAIRED)]
+    for method in args.methods:
+        differences = []
+        for seed in args.seeds:
+            runs = [records.get(run_key(args, "view1", method, seed, None, args.epochs,
+                                        sets)[0]) for sets in ([], args.set_texts)]
+            if None in runs:
+                which = "the defaults' run" if runs[0] is None else "the --set run"
+                lines.append(f"| {method} | {seed} | {which} is not in the results |"
+                             + " |" * (len(PAIRED) - 1))
+                continue
+            base, changed = runs
+            differences.append([100 * (changed[f] - base[f]) for f, _ in PAIRED])
+            lines.append(f"| {method} | {seed} | "
+                         + " | ".join(f"{d:+.2f}" for d in differences[-1]) + " |")
+        if len(differences) > 1:
+            values = np.asarray(differences)
+            mean = values.mean(axis=0)
+            error = values.std(axis=0, ddof=1) / np.sqrt(len(values))
+            t = np.divide(mean, error, out=np.where(mean != 0, np.inf, np.nan), where=error > 0)
+            lines.append(f"| {method} | mean of {len(values)} (s.e., t) | " + " | ".join(
+                f"{m:+.2f} ({e:.2f}, {abs(r):.1f})" for m, e, r in zip(mean, error, t, strict=True))
+                + " |")
+    return "\n".join(lines)
+
+
 def mean_std(values):
     values = np.asarray(values, dtype=float)
     if len(values) == 1:
@@ -614,10 +665,12 @@ def check_overrides(option, overrides, methods, parser):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("protocol", choices=("view1", "view2", "report", "norms"),
+    parser.add_argument("protocol", choices=("view1", "view2", "report", "norms", "pairs"),
                         help="train and score View 1 or View 2 runs, print the results "
-                             "(report), or print the feature norms of saved View 1 runs "
-                             "(norms: --methods, --seeds, --epochs and --set name the runs)")
+                             "(report), print the feature norms of saved View 1 runs "
+                             "(norms: --methods, --seeds, --epochs and --set name the runs), "
+                             "or print the View 1 runs with --set minus the same seeds' runs "
+                             "with the defaults (pairs)")
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), metavar="METHOD",
                         help=f"any of: {', '.join(METHODS)} (default: all)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
@@ -646,6 +699,8 @@ def main(argv=None):
     parser.add_argument("--device", default="auto")
     parser.add_argument("--lfw", help="the LFW arrays (.npz or its folder)")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    parser.add_argument("--pair-results", type=Path, nargs="+", default=[], metavar="FILE",
+                        help="pairs: more results files to look the runs up in")
     parser.add_argument("--verbose", type=int, default=0, help="print each epoch (1)")
     parser.add_argument("--quick", action="store_true",
                         help="600 training images, 1 epoch, 2 methods, fold 0 (for the tests)")
@@ -672,6 +727,9 @@ def main(argv=None):
         return 0
     if args.protocol == "norms":
         print(feature_norms(args))
+        return 0
+    if args.protocol == "pairs":
+        print(paired_differences(args))
         return 0
     print(f"# {args.protocol}, {args.epochs} epochs, machine: "
           f"{machine_description(args.device if args.device != 'auto' else None)}")

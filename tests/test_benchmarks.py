@@ -1,5 +1,7 @@
 """The benchmark scripts run in a fast mode so that they never rot (no timing is asserted)."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -308,3 +310,34 @@ def test_bench_lfw_analyses_quick_runs_and_plots(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == [
         "lfw_alpha_sweep.png", "lfw_cosface_grid_auc.png", "lfw_ring_feature_norms.png",
         "lfw_scale_sweep.png", "lfw_sphereface_r_margin.png"]
+
+
+def test_bench_lfw_pairs_prints_hand_computed_paired_differences(tmp_path, capsys):
+    bench = load("bench_lfw")
+    args = SimpleNamespace(device="cpu", quick=False)
+    sets = ["backbone__widths=(32,64,256)"]
+    metrics = ("accuracy", "kfold_mean", "auc", "tar@far=0.01", "tar@far=0.001")
+
+    def record(seed, texts, accuracy):
+        key = bench.run_key(args, "view1", "softmax", seed, None, 24, texts)[0]
+        return {"key": key, **dict.fromkeys(metrics, 0.5), "accuracy": accuracy}
+
+    # calibrated-accuracy differences +1, +2 and +6 points: mean +3, sample sd sqrt(7),
+    # standard error sqrt(7/3) = 1.53, t = 3 / 1.53 = 2.0; the other metrics differ by 0
+    base = [record(seed, [], 0.80) for seed in range(3)]
+    changed = [record(seed, sets, 0.80 + gain) for seed, gain in enumerate((0.01, 0.02, 0.06))]
+    results, more = tmp_path / "changed.jsonl", tmp_path / "base.jsonl"
+    for path, records in ((results, changed[:2]), (more, base)):
+        for one in records:
+            bench.append_result(path, one)
+    common = ["pairs", "--methods", "softmax", "--epochs", "24", "--seeds", "0", "1", "2",
+              "--set", *sets, "--results", str(results), "--pair-results", str(more)]
+    assert bench.main(common) == 0
+    out = capsys.readouterr().out
+    assert "| softmax | 0 | +1.00 | +0.00 | +0.00 | +0.00 | +0.00 |" in out
+    assert "| softmax | 2 | the --set run is not in the results |" in out
+    assert "| softmax | mean of 2 (s.e., t) | +1.50 (0.50, 3.0) |" in out
+    bench.append_result(results, changed[2])
+    assert bench.main(common) == 0
+    out = capsys.readouterr().out
+    assert "| softmax | mean of 3 (s.e., t) | +3.00 (1.53, 2.0) | +0.00 (0.00, nan) |" in out
