@@ -7,6 +7,8 @@
     python benchmarks/bench_lfw.py norms --methods softmax ring-softmax --seeds 0 1 --epochs 24
     python benchmarks/bench_lfw.py pairs --methods softmax --seeds 0 1 2 --epochs 24 \
         --set "backbone__widths=(32,64,256)"      # minus the same seeds' default runs
+    python benchmarks/bench_lfw.py pairs --methods ring-softmax --seeds 0 1 2 --epochs 24 \
+        --against softmax                         # minus the same seeds' softmax runs
     python benchmarks/bench_lfw.py view1 --methods c-contrastive --epochs 6 --init softmax \
         --set lr=2e-4                               # fine-tunes the softmax run's network
     python benchmarks/bench_lfw.py view1 --quick     # tiny run (used by the tests)
@@ -51,8 +53,9 @@ record names it (``scored_on``).
 saved networks of View 1 runs give the 1,000 test pairs' images, with Ring loss's learned
 radius; ``--methods``, ``--seeds``, ``--epochs`` and ``--set`` name the runs, as when they
 were trained. ``pairs`` names View 1 runs the same way and prints each one minus the same
-method and seed's run with the defaults, and the mean of those paired differences with its
-standard error, from the results of ``--results`` and ``--pair-results``.
+method and seed's run with the defaults (or, with ``--against softmax``, softmax's), and the
+mean of those paired differences with its standard error, from the results of ``--results``
+and ``--pair-results``.
 """
 
 import argparse
@@ -544,9 +547,10 @@ PAIRED = (("accuracy", "calibrated"), ("kfold_mean", "10-fold"), ("auc", "AUC"),
 
 def paired_differences(args):
     """Markdown table: for each of ``--methods`` and ``--seeds``, the View 1 run with ``--set``
-    minus the same seed's run with the library's defaults, in points; then the mean
-    difference, its standard error (the differences' sample standard deviation / sqrt(n))
-    and their ratio t. Runs are looked up by key in ``--results`` and ``--pair-results``."""
+    minus the same seed's run with the library's defaults (of the same method, or with
+    ``--against`` of that method), in points; then the mean difference, its standard error
+    (the differences' sample standard deviation / sqrt(n)) and their ratio t. Runs are looked
+    up by key in ``--results`` and ``--pair-results``."""
     records = {}
     for path in [args.results, *args.pair_results]:
         for record in read_results(path):
@@ -556,10 +560,14 @@ def paired_differences(args):
     for method in args.methods:
         differences = []
         for seed in args.seeds:
-            runs = [records.get(run_key(args, "view1", method, seed, None, args.epochs,
-                                        sets)[0]) for sets in ([], args.set_texts)]
+            runs = [records.get(run_key(args, "view1", name, seed, None, args.epochs,
+                                        sets)[0])
+                    for name, sets in ((args.against or method, []), (method, args.set_texts))]
             if None in runs:
-                which = "the defaults' run" if runs[0] is None else "the --set run"
+                if runs[0] is None:
+                    which = f"{args.against}'s run" if args.against else "the defaults' run"
+                else:
+                    which = "the --set run" if args.set_texts else f"{method}'s run"
                 lines.append(f"| {method} | {seed} | {which} is not in the results |"
                              + " |" * (len(PAIRED) - 1))
                 continue
@@ -701,6 +709,9 @@ def main(argv=None):
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     parser.add_argument("--pair-results", type=Path, nargs="+", default=[], metavar="FILE",
                         help="pairs: more results files to look the runs up in")
+    parser.add_argument("--against", choices=list(METHODS), metavar="METHOD",
+                        help="pairs: subtract METHOD's runs with the defaults (softmax, say) "
+                             "instead of each method's own")
     parser.add_argument("--verbose", type=int, default=0, help="print each epoch (1)")
     parser.add_argument("--quick", action="store_true",
                         help="600 training images, 1 epoch, 2 methods, fold 0 (for the tests)")

@@ -341,3 +341,31 @@ def test_bench_lfw_pairs_prints_hand_computed_paired_differences(tmp_path, capsy
     assert bench.main(common) == 0
     out = capsys.readouterr().out
     assert "| softmax | mean of 3 (s.e., t) | +3.00 (1.53, 2.0) | +0.00 (0.00, nan) |" in out
+
+
+def test_bench_lfw_pairs_against_another_method_subtracts_its_runs(tmp_path, capsys):
+    bench = load("bench_lfw")
+    args = SimpleNamespace(device="cpu", quick=False)
+    metrics = ("accuracy", "kfold_mean", "auc", "tar@far=0.01", "tar@far=0.001")
+
+    def record(method, seed, auc):
+        key = bench.run_key(args, "view1", method, seed, None, 24, [])[0]
+        return {"key": key, **dict.fromkeys(metrics, 0.5), "auc": auc}
+
+    # AUC differences +0.2 and +0.6 points: mean +0.4, sample sd 0.2 * sqrt(2), standard
+    # error 0.2, t = 2.0; a ring-softmax run of its own seed 0 (AUC 0.99) must not be the base
+    results = tmp_path / "runs.jsonl"
+    for one in (record("softmax", 0, 0.950), record("softmax", 1, 0.940),
+                record("ring-softmax", 0, 0.952), record("ring-softmax", 1, 0.946)):
+        bench.append_result(results, one)
+    common = ["pairs", "--methods", "ring-softmax", "--epochs", "24", "--results", str(results)]
+    assert bench.main([*common, "--seeds", "0", "1", "2", "--against", "softmax"]) == 0
+    out = capsys.readouterr().out
+    assert "| ring-softmax | 0 | +0.00 | +0.00 | +0.20 | +0.00 | +0.00 |" in out
+    assert "| ring-softmax | 2 | softmax's run is not in the results |" in out
+    assert "| ring-softmax | mean of 2 (s.e., t) | +0.00 (0.00, nan) | +0.00 (0.00, nan) | " \
+           "+0.40 (0.20, 2.0) |" in out
+    bench.append_result(results, record("softmax", 2, 0.9))
+    assert bench.main([*common, "--seeds", "2", "--against", "softmax"]) == 0
+    assert "| ring-softmax | 2 | ring-softmax's run is not in the results |" in \
+        capsys.readouterr().out
