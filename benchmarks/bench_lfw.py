@@ -723,6 +723,9 @@ def main(argv=None):
                      "with --init-set backbone=... (or backbone__...=...)")
     if args.networks < 1 or (args.networks > 1 and args.init):
         parser.error("--networks must be >= 1, and fine-tuning (--init) trains one network")
+    if args.protocol != "pairs" and (args.against or args.pair_results):
+        parser.error("--against and --pair-results name the runs that pairs compares: use "
+                     "them with the pairs protocol only")
     if args.init_head and not args.init:
         parser.error("--init-head starts the head at the --init run's weights: name that run "
                      "with --init METHOD")

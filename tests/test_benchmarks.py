@@ -369,3 +369,11 @@ def test_bench_lfw_pairs_against_another_method_subtracts_its_runs(tmp_path, cap
     assert bench.main([*common, "--seeds", "2", "--against", "softmax"]) == 0
     assert "| ring-softmax | 2 | ring-softmax's run is not in the results |" in \
         capsys.readouterr().out
+
+
+@pytest.mark.parametrize("option", [["--against", "softmax"], ["--pair-results", "x.jsonl"]])
+def test_bench_lfw_pairs_options_outside_pairs_are_refused(option, capsys):
+    bench = load("bench_lfw")
+    with pytest.raises(SystemExit):
+        bench.main(["report", *option])
+    assert "with the pairs protocol only" in capsys.readouterr().err
