@@ -312,15 +312,20 @@ def test_bench_lfw_analyses_quick_runs_and_plots(tmp_path, capsys):
         "lfw_scale_sweep.png", "lfw_sphereface_r_margin.png"]
 
 
+def view1_record(bench, method, seed, texts, **metrics):
+    """A 24-epoch View 1 result of ``method`` and ``seed`` with the ``--set`` texts ``texts``,
+    every paired metric 0.5 but those given."""
+    args = SimpleNamespace(device="cpu", quick=False)
+    key = bench.run_key(args, "view1", method, seed, None, 24, texts)[0]
+    return {"key": key, **dict.fromkeys((field for field, _ in bench.PAIRED), 0.5), **metrics}
+
+
 def test_bench_lfw_pairs_prints_hand_computed_paired_differences(tmp_path, capsys):
     bench = load("bench_lfw")
-    args = SimpleNamespace(device="cpu", quick=False)
     sets = ["backbone__widths=(32,64,256)"]
-    metrics = ("accuracy", "kfold_mean", "auc", "tar@far=0.01", "tar@far=0.001")
 
     def record(seed, texts, accuracy):
-        key = bench.run_key(args, "view1", "softmax", seed, None, 24, texts)[0]
-        return {"key": key, **dict.fromkeys(metrics, 0.5), "accuracy": accuracy}
+        return view1_record(bench, "softmax", seed, texts, accuracy=accuracy)
 
     # calibrated-accuracy differences +1, +2 and +6 points: mean +3, sample sd sqrt(7),
     # standard error sqrt(7/3) = 1.53, t = 3 / 1.53 = 2.0; the other metrics differ by 0
@@ -345,15 +350,12 @@ def test_bench_lfw_pairs_prints_hand_computed_paired_differences(tmp_path, capsy
 
 def test_bench_lfw_pairs_against_another_method_subtracts_its_runs(tmp_path, capsys):
     bench = load("bench_lfw")
-    args = SimpleNamespace(device="cpu", quick=False)
-    metrics = ("accuracy", "kfold_mean", "auc", "tar@far=0.01", "tar@far=0.001")
 
     def record(method, seed, auc):
-        key = bench.run_key(args, "view1", method, seed, None, 24, [])[0]
-        return {"key": key, **dict.fromkeys(metrics, 0.5), "auc": auc}
+        return view1_record(bench, method, seed, [], auc=auc)
 
     # AUC differences +0.2 and +0.6 points: mean +0.4, sample sd 0.2 * sqrt(2), standard
-    # error 0.2, t = 2.0; a ring-softmax run of its own seed 0 (AUC 0.99) must not be the base
+    # error 0.2, t = 2.0 (without --against each run would be its own base, every difference 0)
     results = tmp_path / "runs.jsonl"
     for one in (record("softmax", 0, 0.950), record("softmax", 1, 0.940),
                 record("ring-softmax", 0, 0.952), record("ring-softmax", 1, 0.946)):
